@@ -1,0 +1,42 @@
+/*  geak_prelude.h - common includes and helpers for every libgeak class.
+
+    Conventions (after czmq RFC 21 "CLASS"):
+    - one class per .h/.c pair, names prefix_class_method;
+    - geak_thing_new () returns NULL on failure; geak_thing_destroy (&thing)
+      frees and NULLs the pointer, and is safe to call twice;
+    - assert() only guards programmer errors; bytes from the wire are
+      validated and rejected with an error code, never asserted on.
+*/
+#ifndef GEAK_PRELUDE_H_INCLUDED
+#define GEAK_PRELUDE_H_INCLUDED
+
+#include <assert.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GEAK_VERSION_MAJOR 0
+#define GEAK_VERSION_MINOR 1
+#define GEAK_VERSION_PATCH 0
+#define GEAK_VERSION_STRING "0.1.0"
+
+#define GEAK_UNUSED(x) ((void) (x))
+
+//  Milliseconds since the Unix epoch (wall clock), and a monotonic clock.
+int64_t geak_clock_wall_ms (void);
+int64_t geak_clock_mono_ms (void);
+int64_t geak_clock_mono_us (void);
+
+//  strdup that aborts on out-of-memory (allocation failure of a few bytes is
+//  not an error we can recover from sensibly).
+char *geak_strdup (const char *s);
+void *geak_malloc0 (size_t size);
+
+//  Fill buf with a random lowercase hex id of len characters (plus NUL).
+void geak_random_hex (char *buf, size_t len);
+
+#endif

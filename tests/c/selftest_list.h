@@ -1,0 +1,13 @@
+//  One line per class selftest, in dependency order.
+GEAK_TEST (geak_error_test)
+GEAK_TEST (geak_log_test)
+GEAK_TEST (geak_config_test)
+GEAK_TEST (geak_proto_test)
+GEAK_TEST (geak_msg_test)
+GEAK_TEST (geak_mdp_test)
+GEAK_TEST (geak_broker_test)
+GEAK_TEST (geak_worker_test)
+GEAK_TEST (geak_client_test)
+GEAK_TEST (geak_store_test)
+GEAK_TEST (geak_gpu_test)
+GEAK_TEST (geak_sandbox_test)
