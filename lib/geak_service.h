@@ -1,0 +1,56 @@
+/*  geak_service.h - the runner every role service shares: parse the common
+    command line, register N worker threads with the broker under a service
+    name, decode each request envelope, answer health requests, pass the
+    rest to the role's handler, and answer malformed input with an
+    ErrorReply (counted, never a crash). A role's main.c supplies only its
+    policy: a handler and optional health / init / fini hooks.
+
+    Common options (env in brackets):
+      --broker ENDPOINT     [GEAK_BROKER]   default tcp://127.0.0.1:5555
+      --service NAME        [GEAK_SERVICE]  default the role's well-known name
+      --impl NAME           [GEAK_IMPL]     implementation label
+      --threads N           [GEAK_THREADS]  worker threads, default 1
+      --heartbeat-ms N      [GEAK_HEARTBEAT_MS]
+    Unknown options are passed to the role's init hook (argc/argv). */
+#ifndef GEAK_SERVICE_H_INCLUDED
+#define GEAK_SERVICE_H_INCLUDED
+
+#include "geak_prelude.h"
+#include "geak_error.h"
+#include "geak_proto.h"
+
+typedef struct geak_service_t geak_service_t;
+
+//  Passed to the handler; lets it stream PARTIAL replies (e.g. LLM tokens).
+typedef struct geak_service_call_t geak_service_call_t;
+geak_rc_t geak_service_call_partial (geak_service_call_t *call, const Geak__Envelope *env);
+//  Which worker thread (0..threads-1) runs this call
+int geak_service_call_thread (const geak_service_call_t *call);
+
+typedef struct {
+    const char *role;              //  "generator", ...: log name and default service
+    const char *service;           //  default service name, e.g. GEAK_SERVICE_EVALUATOR
+    const char *implementation;    //  default implementation label
+    //  Optional: parse role-specific options, set up state. *state_p is
+    //  passed to every other hook. Return GEAK_OK or an error to exit.
+    geak_rc_t (*init) (int argc, char **argv, void **state_p);
+    //  Handle one decoded request (never a health request). Pack the reply
+    //  envelope (use geak_proto_envelope_init with request->request_id)
+    //  into *reply_data / *reply_size (malloc'd; the runner frees it).
+    //  On error return the code and set *error_message (malloc'd or NULL);
+    //  the runner then sends an ErrorReply.
+    geak_rc_t (*handle) (void *state, geak_service_call_t *call, const Geak__Envelope *request,
+                         uint8_t **reply_data, size_t *reply_size, char **error_message);
+    //  Optional: add facts to a health reply (e.g. the device).
+    //  Fields the hook sets must stay valid until the next call on this thread.
+    void (*health) (void *state, Geak__HealthReply *health);
+    //  Optional: release the state.
+    void (*fini) (void *state);
+} geak_service_def_t;
+
+//  Run the service until SIGINT/SIGTERM; returns the process exit code.
+int geak_service_main (const geak_service_def_t *def, int argc, char **argv);
+
+int geak_service_test (bool verbose);
+
+#endif
