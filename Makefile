@@ -103,12 +103,19 @@ FUZZ_SRC  := $(wildcard fuzz/*.c)
 FUZZ_BINS := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Ilib -Ibuild/fuzz/gen \
                $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_OBJ  := $(LIB_SRC:lib/%.c=build/fuzz/obj/%.o) build/fuzz/obj/geak.pb-c.o
 fuzz: $(FUZZ_BINS)
-build/fuzz/gen/geak.pb-c.c: $(PROTO_SRC)
+build/fuzz/gen/geak.pb-c.c build/fuzz/gen/geak.pb-c.h: $(PROTO_SRC)
 	@mkdir -p build/fuzz/gen
 	protoc-c --proto_path=proto --c_out=build/fuzz/gen $(PROTO_SRC)
-build/fuzz/%: fuzz/%.c $(LIB_SRC) build/fuzz/gen/geak.pb-c.c
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) build/fuzz/gen/geak.pb-c.c $(LDLIBS)
+build/fuzz/obj/geak.pb-c.o: build/fuzz/gen/geak.pb-c.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS:-fsanitize=fuzzer,%=-fsanitize=fuzzer-no-link,%) -c $< -o $@
+build/fuzz/obj/%.o: lib/%.c build/fuzz/gen/geak.pb-c.h
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS:-fsanitize=fuzzer,%=-fsanitize=fuzzer-no-link,%) -c $< -o $@
+build/fuzz/%: fuzz/%.c $(FUZZ_OBJ)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_OBJ) $(LDLIBS)
 
 clean:
 	rm -rf build

@@ -34,7 +34,8 @@ typedef struct {
     //  Optional: parse role-specific options, set up state. *state_p is
     //  passed to every other hook. Return GEAK_OK or an error to exit.
     geak_rc_t (*init) (int argc, char **argv, void **state_p);
-    //  Handle one decoded request (never a health request). Pack the reply
+    //  Handle one decoded request (never a health request). Called from
+    //  several worker threads at once when --threads > 1: be thread-safe. Pack the reply
     //  envelope (use geak_proto_envelope_init with request->request_id)
     //  into *reply_data / *reply_size (malloc'd; the runner frees it).
     //  On error return the code and set *error_message (malloc'd or NULL);
@@ -47,6 +48,22 @@ typedef struct {
     //  Optional: release the state.
     void (*fini) (void *state);
 } geak_service_def_t;
+
+//  A handler for roles without a policy yet: answers GEAK_E_UNSUPPORTED.
+geak_rc_t geak_service_handle_unsupported (void *state, geak_service_call_t *call,
+                                           const Geak__Envelope *request, uint8_t **reply_data,
+                                           size_t *reply_size, char **error_message);
+
+//  Embedding API (geak_service_main uses it; tests and benches may too).
+//  Create a service, not yet running; strings are copied, def and state
+//  are borrowed. heartbeat_ms 0 = the worker default. NULL on bad args.
+geak_service_t *geak_service_new (const geak_service_def_t *def, void *state,
+                                  const char *endpoint, const char *name,
+                                  const char *implementation, int threads, int heartbeat_ms);
+//  Start the worker threads.
+geak_rc_t geak_service_start (geak_service_t *self);
+//  Stop and join the threads, free. Safe twice.
+void geak_service_destroy (geak_service_t **self_p);
 
 //  Run the service until SIGINT/SIGTERM; returns the process exit code.
 int geak_service_main (const geak_service_def_t *def, int argc, char **argv);

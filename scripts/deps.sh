@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install the Debian and Python packages geak-c needs; safe to re-run.
+set -euo pipefail
+
+APT_PKGS=(build-essential pkg-config clang libclang-rt-14-dev
+          libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libhiredis-dev
+          libcurl4-openssl-dev libcjson-dev libcmocka-dev redis-server iproute2 procps)
+PY_PKGS=("torch==2.13.0" triton numpy pytest pyzmq)
+
+missing=()
+for p in "${APT_PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "deps: installing Debian packages: ${missing[*]}"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+else
+    echo "deps: Debian packages present"
+fi
+
+PY=${PYTHON:-python3}
+if ! $PY - <<'PYEOF' 2>/dev/null
+import importlib, sys
+import torch, triton, numpy, pytest, zmq
+sys.exit(0 if torch.__version__.startswith("2.13.0") else 1)
+PYEOF
+then
+    echo "deps: installing Python packages: ${PY_PKGS[*]}"
+    $PY -m pip install -q "${PY_PKGS[@]}"
+else
+    echo "deps: Python packages present"
+fi
