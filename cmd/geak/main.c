@@ -11,6 +11,7 @@ static const struct {
     { "ping",  geak_cmd_ping,  "ping SERVICE...        health of each service through the broker" },
     { "stats", geak_cmd_stats, "stats                  the broker's counters (JSON)" },
     { "eval",  geak_cmd_eval,  "eval --candidates F    evaluate candidates, write verdicts and a summary" },
+    { "call",  geak_cmd_call,  "call --body-file F SVC send raw bytes to a service, print the answer" },
     { "gpu",   geak_cmd_gpu,   "gpu                    this machine's devices (JSON)" },
 };
 #define NCOMMANDS (sizeof s_commands / sizeof s_commands [0])

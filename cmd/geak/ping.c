@@ -133,3 +133,80 @@ geak_cmd_stats (int argc, char **argv)
     geak_client_destroy (&client);
     return rc == GEAK_OK ? 0 : 1;
 }
+
+//  geak call SERVICE [--body-file F | --health]: send raw bytes (or a
+//  health request) and print what came back as one JSON line. For tests
+//  and debugging: lets a person send exactly the bytes they want.
+int
+geak_cmd_call (int argc, char **argv)
+{
+    const char *endpoint;
+    long timeout_ms;
+    char **rest;
+    int nrest;
+    const char *body_file = NULL;
+    //  Pull --body-file out before the common parser sees it
+    char **args = geak_malloc0 (sizeof (char *) * (size_t) (argc + 1));
+    int nargs = 0;
+    for (int i = 0; i < argc; i++) {
+        if (i > 0 && strcmp (argv [i], "--body-file") == 0 && i + 1 < argc)
+            body_file = argv [++i];
+        else
+            args [nargs++] = argv [i];
+    }
+    int bad = s_common (nargs, args, &endpoint, &timeout_ms, &rest, &nrest);
+    free (args);
+    if (bad || nrest != 1 || !body_file) {
+        fprintf (stderr, "usage: geak call [--broker EP] [--timeout-ms N] --body-file F SERVICE\n");
+        free (rest);
+        return 2;
+    }
+    const char *service = rest [0];
+    free (rest);
+    FILE *file = fopen (body_file, "rb");
+    if (!file) {
+        fprintf (stderr, "geak call: cannot open %s: %s\n", body_file, strerror (errno));
+        return 1;
+    }
+    uint8_t *body = geak_malloc0 (GEAK_PROTO_MAX_BYTES);
+    size_t size = fread (body, 1, GEAK_PROTO_MAX_BYTES, file);
+    fclose (file);
+    geak_client_t *client = geak_client_new (NULL, endpoint);
+    if (!client) {
+        free (body);
+        return 1;
+    }
+    geak_reply_t *reply = NULL;
+    geak_rc_t rc = geak_client_call (client, service, NULL, timeout_ms, body, size, &reply);
+    free (body);
+    cJSON *line = cJSON_CreateObject ();
+    cJSON_AddBoolToObject (line, "transport_ok", rc == GEAK_OK);
+    if (rc != GEAK_OK) {
+        cJSON_AddStringToObject (line, "error", geak_rc_name (rc));
+        cJSON_AddStringToObject (line, "message", reply && reply->error ? reply->error : geak_rc_str (rc));
+    }
+    else {
+        geak_rc_t decode_rc;
+        Geak__Envelope *answer = geak_proto_unpack (reply->body, reply->size,
+                                                    GEAK__ENVELOPE__BODY__NOT_SET, &decode_rc);
+        cJSON_AddNumberToObject (line, "size", (double) reply->size);
+        if (!answer)
+            cJSON_AddStringToObject (line, "decode_error", geak_rc_name (decode_rc));
+        else {
+            cJSON_AddNumberToObject (line, "body_case", answer->body_case);
+            if (answer->body_case == GEAK__ENVELOPE__BODY_ERROR) {
+                cJSON_AddStringToObject (line, "error", answer->error->code);
+                cJSON_AddStringToObject (line, "message", answer->error->message);
+            }
+        }
+        geak_proto_free (&answer);
+    }
+    char *text = cJSON_PrintUnformatted (line);
+    if (text)
+        printf ("%s\n", text);
+    free (text);
+    cJSON_Delete (line);
+    geak_reply_destroy (&reply);
+    geak_client_destroy (&client);
+    return rc == GEAK_OK ? 0 : 1;
+}

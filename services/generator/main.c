@@ -1,14 +1,131 @@
-/*  geak-generator - the generator role service (policy only; transport, decoding,
-    health and threads come from lib/geak_service). Until the LLM roles
-    land it registers, answers health, and refuses work explicitly. */
+/*  geak-generator - the generator role: GenerateRequest -> prompt (task +
+    signature + knowledge + 1-shot) -> LLM -> extracted code -> RoleReply
+    with a new Candidate (lineage role GENERATOR). A reply without usable
+    code answers error_class NO_CODE (the reply is still stored). Transport,
+    threads, LLM client and store come from lib/ (geak_service, geak_role). */
 #include "geak_service.h"
+#include "geak_role.h"
+#include "geak_prompt.h"
+#include "geak_extract.h"
+#include "geak_log.h"
+
+//  The role's policy text
+static const char *s_system =
+    "You are an expert GPU kernel engineer who writes Triton kernels. Given a task, you write "
+    "one complete, self-contained Python module: the imports (torch, triton, triton.language as "
+    "tl), one or more @triton.jit kernels, and the Python entry-point function with exactly the "
+    "requested name and arguments, which allocates outputs and launches the kernels. The result "
+    "must match the PyTorch reference numerically and should be fast. Answer with the module in "
+    "a single ```python code block.";
+
+static geak_rc_t
+s_init (int argc, char **argv, void **state_p)
+{
+    geak_rc_t rc;
+    *state_p = geak_role_new ("generator", "llm", argc, argv, &rc);
+    return *state_p ? GEAK_OK : rc;
+}
+
+static void
+s_fini (void *state)
+{
+    geak_role_t *role = (geak_role_t *) state;
+    geak_role_destroy (&role);
+}
+
+//  The user message: task, knowledge, 1-shot, closing instruction. Caller frees.
+static char *
+s_user_prompt (geak_role_t *role, const Geak__GenerateRequest *req)
+{
+    bool knowledge = req->options && req->options->knowledge;
+    bool one_shot = req->options && req->options->one_shot;
+    geak_text_t *text = geak_text_new ();
+    geak_prompt_add_task (text, req->task);
+    if (knowledge) {
+        geak_prompt_add_practice (text);
+        geak_prompt_add_device (text, req->device);
+    }
+    const char *shot = one_shot ? geak_prompt_add_one_shot (text, geak_role_corpus (role), req->task)
+                                : NULL;
+    geak_debug ("prompt_built", "task=%s knowledge=%d one_shot=%d example=%s", req->task->name,
+                (int) knowledge, (int) one_shot, shot ? shot : "-");
+    geak_text_add (text, "## Answer\nWrite the complete module now, in one ```python block. "
+                         "Keep the entry-point signature exactly as given.\n");
+    return geak_text_take (&text);
+}
+
+static geak_rc_t
+s_handle (void *state, geak_service_call_t *call, const Geak__Envelope *request,
+          uint8_t **reply_data, size_t *reply_size, char **error_message)
+{
+    geak_role_t *role = (geak_role_t *) state;
+    if (request->body_case != GEAK__ENVELOPE__BODY_GENERATE_REQUEST) {
+        *error_message = geak_strdup ("the generator takes GenerateRequest only");
+        return GEAK_E_UNSUPPORTED;
+    }
+    const Geak__GenerateRequest *req = request->generate_request;
+    if (!req->task || !req->task->name || !*req->task->name) {
+        *error_message = geak_strdup ("GenerateRequest needs task.name");
+        return GEAK_E_INVALID;
+    }
+    Geak__Lineage lineage = GEAK__LINEAGE__INIT;
+    if (req->lineage)
+        lineage = *req->lineage;
+    lineage.base.unknown_fields = NULL;
+    lineage.base.n_unknown_fields = 0;
+    if (!lineage.task || !*lineage.task)
+        lineage.task = req->task->name;
+    lineage.role = GEAK__ROLE__GENERATOR;
+    lineage.implementation = (char *) geak_role_implementation (role);
+
+    char *user = s_user_prompt (role, req);
+    geak_role_ask_t ask = {
+        .system = s_system, .user = user, .task = req->task->name,
+        .instruction = req->task->instruction, .sample = lineage.sample,
+        .iteration = lineage.iteration, .options = req->options,
+    };
+    char *reply = NULL, *error = NULL;
+    char prompt_ref [GEAK_STORE_REF_SIZE], reply_ref [GEAK_STORE_REF_SIZE];
+    Geak__LlmUsage usage;
+    geak_rc_t rc = geak_role_ask (role, geak_service_call_thread (call), &ask, &reply, &usage,
+                                  prompt_ref, reply_ref, &error);
+    free (user);
+    if (rc != GEAK_OK) {
+        *error_message = error;
+        return rc;
+    }
+    geak_extract_kind_t kind;
+    char *code = geak_extract_code (reply, strlen (reply), &kind);
+    char attempt_id [33];
+    geak_role_new_attempt_id (attempt_id);
+    Geak__Candidate candidate = GEAK__CANDIDATE__INIT;
+    candidate.attempt_id = attempt_id;
+    candidate.code = code ? code : "";
+    candidate.lineage = &lineage;
+    candidate.usage = &usage;
+    candidate.prompt_ref = prompt_ref;
+    candidate.reply_ref = reply_ref;
+    geak_info ("generated", "task=%s sample=%u iteration=%u attempt=%s extract=%s code_bytes=%zu "
+               "tokens_in=%llu tokens_out=%llu retries=%u", req->task->name, lineage.sample,
+               lineage.iteration, attempt_id, geak_extract_kind_name (kind),
+               code ? strlen (code) : 0, (unsigned long long) usage.tokens_in,
+               (unsigned long long) usage.tokens_out, usage.retries);
+    rc = geak_role_pack_reply (request, "generator", &candidate,
+                               code ? GEAK__ERROR_CLASS__ERROR_CLASS_UNSPECIFIED
+                                    : GEAK__ERROR_CLASS__NO_CODE,
+                               code ? NULL : "the LLM reply held no usable code",
+                               reply_data, reply_size);
+    free (code);
+    free (reply);
+    return rc;
+}
 
 int
 main (int argc, char *argv [])
 {
     const geak_service_def_t def = {
-        .role = "generator", .service = GEAK_SERVICE_GENERATOR, .implementation = "none",
-        .handle = geak_service_handle_unsupported,
+        .role = "generator", .service = GEAK_SERVICE_GENERATOR, .implementation = "llm",
+        .init = s_init, .handle = s_handle, .fini = s_fini,
     };
     return geak_service_main (&def, argc, argv);
 }

@@ -1,0 +1,38 @@
+/*  geak_corpus.h - the project's own kernels as a 1-shot example corpus,
+    searched with BM25 (k1 = 1.2, b = 0.75).
+
+    A document is one task directory <root>/<name>/ that holds reference.py;
+    its text is reference.py plus task.json when present (so the task's
+    instruction words count too). The document name is <name>. Searches
+    exclude a task by name, so a task never sees its own reference. */
+#ifndef GEAK_CORPUS_H_INCLUDED
+#define GEAK_CORPUS_H_INCLUDED
+
+#include "geak_prelude.h"
+#include "geak_error.h"
+
+typedef struct geak_corpus_t geak_corpus_t;
+
+//  Load every <root>/<name>/reference.py (files over 256 KiB are skipped).
+//  A missing root gives an empty corpus (GEAK_OK) and a log line.
+//  NULL with *rc only on allocation failure.
+geak_corpus_t *geak_corpus_load (const char *root, geak_rc_t *rc);
+//  An empty corpus; add documents by hand (tests).
+geak_corpus_t *geak_corpus_new (void);
+//  Add a document (copied).
+void geak_corpus_add (geak_corpus_t *self, const char *name, const char *code, const char *extra);
+void geak_corpus_destroy (geak_corpus_t **self_p);
+
+size_t geak_corpus_size (const geak_corpus_t *self);
+const char *geak_corpus_name (const geak_corpus_t *self, size_t index);
+const char *geak_corpus_code (const geak_corpus_t *self, size_t index);
+
+//  Best document for the query, skipping the document named exclude
+//  (may be NULL). Returns its index, or -1 when nothing scores above 0.
+//  score_out may be NULL.
+long geak_corpus_search (const geak_corpus_t *self, const char *query, const char *exclude,
+                         double *score_out);
+
+int geak_corpus_test (bool verbose);
+
+#endif

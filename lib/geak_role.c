@@ -1,0 +1,268 @@
+/*  geak_role.c - shared runtime of the LLM role services. */
+#include "geak_prelude.h"
+#include "geak_role.h"
+#include "geak_config.h"
+#include "geak_log.h"
+#include "geak_prompt.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+struct geak_role_t {
+    char *role;
+    char *implementation;
+    geak_llm_t *llm;
+    geak_corpus_t *corpus;
+    bool use_store;
+    char *redis_host;
+    int redis_port;
+    geak_store_t *stores [GEAK_ROLE_MAX_THREADS];
+    atomic_bool store_warned;
+};
+
+static geak_rc_t
+s_parse_hostport (const char *text, char **host, int *port)
+{
+    const char *colon = strrchr (text, ':');
+    long value = 6379;
+    if (colon && geak_config_parse_long (colon + 1, 1, 65535, &value) != GEAK_OK)
+        return GEAK_E_CONFIG;
+    size_t len = colon ? (size_t) (colon - text) : strlen (text);
+    *host = strndup (text, len);
+    if (!*host)
+        return GEAK_E_NOMEM;
+    if (len == 0) {
+        free (*host);
+        *host = geak_strdup ("127.0.0.1");
+    }
+    *port = (int) value;
+    return GEAK_OK;
+}
+
+geak_role_t *
+geak_role_new (const char *role, const char *implementation, int argc, char **argv, geak_rc_t *rc)
+{
+    assert (role && implementation && rc);
+    geak_role_t *self = geak_malloc0 (sizeof *self);
+    self->role = geak_strdup (role);
+    self->implementation = geak_strdup (implementation);
+    atomic_init (&self->store_warned, false);
+    const char *tasks = geak_config_str ("GEAK_TASKS", "./tasks");
+    bool want_llm = true;
+    *rc = GEAK_OK;
+    for (int i = 1; i < argc && *rc == GEAK_OK; i++) {
+        if (strcmp (argv [i], "--redis") == 0 && i + 1 < argc) {
+            free (self->redis_host);
+            self->redis_host = NULL;
+            *rc = s_parse_hostport (argv [++i], &self->redis_host, &self->redis_port);
+            self->use_store = true;
+        }
+        else
+        if (strcmp (argv [i], "--tasks") == 0 && i + 1 < argc)
+            tasks = argv [++i];
+        else
+        if (strcmp (argv [i], "--no-llm") == 0)
+            want_llm = false;
+        else {
+            fprintf (stderr, "geak-%s: unknown option %s\n", role, argv [i]);
+            *rc = GEAK_E_CONFIG;
+        }
+    }
+    if (*rc != GEAK_OK) {
+        geak_role_destroy (&self);
+        return NULL;
+    }
+    if (!self->use_store && (geak_config_str ("GEAK_REDIS_HOST", NULL)
+                            || geak_config_str ("GEAK_REDIS_PORT", NULL)))
+        self->use_store = true;
+    if (want_llm) {
+        self->llm = geak_llm_new_from_env (rc);
+        if (!self->llm) {
+            geak_role_destroy (&self);
+            return NULL;
+        }
+    }
+    self->corpus = geak_corpus_load (tasks, rc);
+    if (!self->corpus) {
+        geak_role_destroy (&self);
+        return NULL;
+    }
+    if (self->use_store)
+        geak_info ("role_store", "role=%s store=redis prompts=kept", role);
+    else
+        geak_warn ("role_store", "role=%s store=none prompts=not_kept "
+                   "hint=\"set GEAK_REDIS_HOST/PORT or --redis to keep prompts and replies\"", role);
+    return self;
+}
+
+void
+geak_role_destroy (geak_role_t **self_p)
+{
+    assert (self_p);
+    geak_role_t *self = *self_p;
+    if (!self)
+        return;
+    for (int i = 0; i < GEAK_ROLE_MAX_THREADS; i++)
+        geak_store_destroy (&self->stores [i]);
+    geak_llm_destroy (&self->llm);
+    geak_corpus_destroy (&self->corpus);
+    free (self->redis_host);
+    free (self->role);
+    free (self->implementation);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+geak_role_name (const geak_role_t *self)
+{
+    return self->role;
+}
+
+const char *
+geak_role_implementation (const geak_role_t *self)
+{
+    return self->implementation;
+}
+
+geak_llm_t *
+geak_role_llm (geak_role_t *self)
+{
+    return self->llm;
+}
+
+const geak_corpus_t *
+geak_role_corpus (const geak_role_t *self)
+{
+    return self->corpus;
+}
+
+geak_store_t *
+geak_role_store (geak_role_t *self, int thread)
+{
+    if (!self->use_store || thread < 0 || thread >= GEAK_ROLE_MAX_THREADS)
+        return NULL;
+    if (self->stores [thread])
+        return self->stores [thread];
+    geak_rc_t rc;
+    geak_store_t *store = NULL;
+    if (self->redis_host) {
+        store = geak_store_new (self->redis_host, self->redis_port, NULL, 0, &rc);
+        const char *prefix = geak_config_str ("GEAK_REDIS_PREFIX", NULL);
+        if (store && prefix && geak_store_set_prefix (store, prefix) != GEAK_OK)
+            geak_store_destroy (&store);
+    }
+    else
+        store = geak_store_new_from_env (&rc);
+    if (!store) {
+        if (!atomic_exchange (&self->store_warned, true))
+            geak_warn ("role_store_unavailable", "role=%s thread=%d code=%s prompts=not_kept",
+                       self->role, thread, geak_rc_name (rc));
+        return NULL;
+    }
+    self->stores [thread] = store;
+    return store;
+}
+
+void
+geak_role_new_attempt_id (char id [33])
+{
+    geak_random_hex (id, 32);
+}
+
+//  Store one text blob; "" in ref when not kept.
+static void
+s_keep (geak_role_t *self, geak_store_t *store, const char *what, const char *text,
+        char ref [GEAK_STORE_REF_SIZE])
+{
+    ref [0] = '\0';
+    if (!store || !text)
+        return;
+    geak_rc_t rc = geak_store_blob_put_content (store, text, strlen (text), ref);
+    if (rc != GEAK_OK) {
+        ref [0] = '\0';
+        geak_warn ("role_blob_put_failed", "role=%s what=%s code=%s", self->role, what,
+                   geak_rc_name (rc));
+    }
+}
+
+geak_rc_t
+geak_role_ask (geak_role_t *self, int thread, const geak_role_ask_t *ask, char **reply,
+               Geak__LlmUsage *usage, char prompt_ref [GEAK_STORE_REF_SIZE],
+               char reply_ref [GEAK_STORE_REF_SIZE], char **error)
+{
+    assert (self && ask && reply && usage && error);
+    *reply = NULL;
+    *error = NULL;
+    prompt_ref [0] = reply_ref [0] = '\0';
+    Geak__LlmUsage init = GEAK__LLM_USAGE__INIT;
+    *usage = init;
+    if (!self->llm) {
+        *error = geak_strdup ("this implementation has no LLM client");
+        return GEAK_E_UNSUPPORTED;
+    }
+    geak_store_t *store = geak_role_store (self, thread);
+    char *record = geak_prompt_record_json (self->role, ask->task, ask->sample, ask->iteration,
+                                            geak_llm_provider_name (geak_llm_provider (self->llm)),
+                                            geak_llm_model (self->llm), ask->system, ask->user);
+    s_keep (self, store, "prompt", record, prompt_ref);
+    free (record);
+
+    geak_llm_request_t request = {
+        .system = ask->system, .user = ask->user, .temperature = -1,
+        .role = self->role, .task = ask->task, .instruction = ask->instruction,
+        .sample = ask->sample, .iteration = ask->iteration, .samples = 1,
+    };
+    if (ask->options) {
+        if (ask->options->temperature > 0)
+            request.temperature = ask->options->temperature;
+        request.max_tokens = ask->options->max_tokens;
+    }
+    geak_llm_result_t result;
+    geak_rc_t rc = geak_llm_complete (self->llm, &request, &result, error);
+    *usage = result.usage;
+    if (rc == GEAK_OK) {
+        *reply = result.texts [0];
+        result.texts [0] = geak_strdup ("");
+        s_keep (self, store, "reply", *reply, reply_ref);
+    }
+    geak_llm_result_clear (&result);
+    return rc;
+}
+
+geak_rc_t
+geak_role_pack_reply (const Geak__Envelope *request, const char *sender, Geak__Candidate *candidate,
+                      Geak__ErrorClass error_class, const char *error_message,
+                      uint8_t **data, size_t *size)
+{
+    Geak__RoleReply reply = GEAK__ROLE_REPLY__INIT;
+    reply.candidate = candidate;
+    reply.error_class = error_class;
+    reply.error_message = (char *) (error_message ? error_message : "");
+    Geak__Envelope env;
+    geak_proto_envelope_init (&env, request->request_id, 0, sender);
+    env.body_case = GEAK__ENVELOPE__BODY_ROLE_REPLY;
+    env.role_reply = &reply;
+    return geak_proto_pack (&env, data, size);
+}
+
+int
+geak_role_test (bool verbose)
+{
+    GEAK_UNUSED (verbose);
+    int fails = 0;
+    char *host = NULL;
+    int port = 0;
+    fails += s_parse_hostport ("10.0.0.1:7000", &host, &port) != GEAK_OK
+          || strcmp (host, "10.0.0.1") || port != 7000;
+    free (host);
+    fails += s_parse_hostport (":7001", &host, &port) != GEAK_OK || strcmp (host, "127.0.0.1")
+          || port != 7001;
+    free (host);
+    host = NULL;
+    fails += s_parse_hostport ("h:0", &host, &port) != GEAK_E_CONFIG || host != NULL;
+    char id [33];
+    geak_role_new_attempt_id (id);
+    fails += strlen (id) != 32;
+    return fails;
+}

@@ -1,0 +1,35 @@
+/*  eval_result.h - EvalResult messages the evaluator answers with.
+
+    Every EvalResult made here is owned by the caller and built only from
+    malloc'd parts, so eval_result_destroy (protobuf-c's free_unpacked with
+    the default allocator) frees all of it. Strings are never borrowed. */
+#ifndef GEAK_EVALUATOR_EVAL_RESULT_H_INCLUDED
+#define GEAK_EVALUATOR_EVAL_RESULT_H_INCLUDED
+
+#include "geak_prelude.h"
+#include "geak_error.h"
+#include "geak_proto.h"
+#include "geak_gpu.h"
+#include <cjson/cJSON.h>
+
+//  A result of one class with a message (NULL: none) and nothing else.
+Geak__EvalResult *eval_result_new (Geak__ErrorClass cls, const char *message);
+void eval_result_destroy (Geak__EvalResult **self_p);
+
+//  Convert the harness's "result" object, strictly: a field of the wrong
+//  type, an unknown error class, a negative count is an error. Absent
+//  optional fields (and JSON null) keep their defaults. Returns the result,
+//  or NULL with *why set to a malloc'd explanation (caller frees).
+Geak__EvalResult *eval_result_from_json (const cJSON *json, char **why);
+
+//  Replace string field *field with a malloc'd copy of value.
+void eval_result_set_string (char **field, const char *value);
+
+//  Device facts: our probe first; fields it left empty are taken from the
+//  harness's device object (may be NULL) when that has the right type.
+void eval_result_set_device (Geak__EvalResult *self, const geak_gpu_info_t *info,
+                             const cJSON *harness_device);
+
+int eval_result_selftest (bool verbose);
+
+#endif

@@ -1,0 +1,5 @@
+import sys
+
+from .forkserver import main
+
+sys.exit(main())

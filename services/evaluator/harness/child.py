@@ -1,0 +1,536 @@
+"""Code that runs only in forked children: the candidate runner, the reference/oracle
+runner and the device probe.  Every entry point here ends in os._exit and never
+returns into the fork server's loop.
+
+Children talk to the fork server over two private pipes: `ctl` (commands in) and
+`data` (frames out), both framed and tagged by wire.py.
+"""
+import math
+import os
+import sys
+import time
+import traceback
+
+from . import sandbox, wire
+
+TRACE_CHARS = 4000
+
+
+def trim_trace(text, limit=TRACE_CHARS):
+    if len(text) <= limit:
+        return text
+    return "...\n" + text[-limit:]
+
+
+def classify_exception(e, phase):
+    """Map an exception raised by candidate code to an error class."""
+    names = {c.__name__ for c in type(e).__mro__}
+    msg = str(e)
+    low = msg.lower()
+    if isinstance(e, PermissionError) and msg.startswith("sandbox:"):
+        return "sandbox_violation"
+    if "CompilationError" in names or "CompileTimeAssertionFailure" in names or \
+            "UnsupportedLanguageConstruct" in names:
+        return "compile_error"
+    if "illegal memory access" in low or "illegal address" in low or "misaligned address" in low \
+            or "out of bounds" in low and "index" not in low:
+        return "illegal_memory_access"
+    if isinstance(e, ImportError):
+        return "import_error"
+    if phase == "load":
+        if isinstance(e, SyntaxError):
+            return "syntax_error"
+        return "import_error"
+    if "InterpreterError" in names and ("compil" in low or "unsupported" in low):
+        return "compile_error"
+    return "runtime_error"
+
+
+def _sync_fn(device):
+    if device == "cpu":
+        return lambda: None
+    import torch
+    raw = torch._C._cuda_synchronize
+    return raw
+
+
+def _total_numel(values):
+    import torch
+    n = 0
+    for v in values:
+        if isinstance(v, torch.Tensor):
+            n += v.numel()
+    return n
+
+
+# ------------------------------------------------------------------ shared setup
+
+def _init_device(device_index, interpreted):
+    """-> torch device string.  CUDA is first touched here, in the child."""
+    import torch
+    if interpreted:
+        os.environ["TRITON_INTERPRET"] = "1"
+        return "cpu"
+    torch.cuda.set_device(device_index)
+    torch.cuda.init()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        import triton
+        triton.runtime.driver.active.get_current_device()
+        triton.runtime.driver.active.utils  # noqa: B018 - loads the driver stub before the sandbox
+    except Exception:
+        pass
+    return "cuda:%d" % device_index
+
+
+def _launch_counter(interpreted):
+    """Install a Triton launch counter. -> dict with 'n'."""
+    counter = {"n": 0}
+    if interpreted:
+        from triton.runtime import interpreter as interp
+        orig = interp.GridExecutor.__call__
+
+        def counted(self, *a, **k):
+            counter["n"] += 1
+            return orig(self, *a, **k)
+        interp.GridExecutor.__call__ = counted
+    else:
+        import triton
+
+        def enter(*a, **k):
+            counter["n"] += 1
+        knobs = getattr(triton, "knobs", None)
+        owner = knobs.runtime if knobs is not None else triton.compiler.CompiledKernel
+        cur = getattr(owner, "launch_enter_hook", None)
+        if hasattr(cur, "add"):  # HookChain (newer Triton)
+            cur.add(enter)
+        else:  # a single optional callable (older Triton): chain with what is there
+            prev = cur
+
+            def chained(*a, **k):
+                enter()
+                if prev is not None:
+                    prev(*a, **k)
+            setattr(owner, "launch_enter_hook", chained)
+    return counter
+
+
+def _install_poison():
+    """Wrap torch.empty & co so that, while poisoning is on, fresh buffers hold NaN
+    (floats) or 0xA5 bytes (others): an element the kernel never writes shows."""
+    import torch
+    state = {"on": False}
+    nan = float("nan")
+
+    def poison(t):
+        if not state["on"] or not isinstance(t, torch.Tensor) or t.numel() == 0:
+            return t
+        try:
+            if t.is_floating_point() or t.is_complex():
+                t.fill_(nan)
+            elif t.is_contiguous() and t.dtype != torch.bool:
+                t.view(torch.uint8).fill_(0xA5)
+        except Exception:
+            pass
+        return t
+
+    def wrap(f):
+        def w(*a, **k):
+            return poison(f(*a, **k))
+        w.__name__ = getattr(f, "__name__", "empty")
+        w.__doc__ = getattr(f, "__doc__", None)
+        return w
+
+    for name in ("empty", "empty_like", "empty_strided"):
+        setattr(torch, name, wrap(getattr(torch, name)))
+    orig_new_empty = torch.Tensor.new_empty
+    torch.Tensor.new_empty = wrap(orig_new_empty)
+    return state
+
+
+def _load_module(path, name="candidate"):
+    import importlib.util
+    with open(path, "rb") as f:
+        src = f.read()
+    code = compile(src, path, "exec", dont_inherit=True)
+    spec = importlib.util.spec_from_loader(name, loader=None, origin=path)
+    mod = importlib.util.module_from_spec(spec)
+    mod.__file__ = path
+    sys.modules[name] = mod
+    exec(code, mod.__dict__)
+    return mod
+
+
+class _Timer:
+    """Per-repetition timing with L2 flush and device-wide synchronisation.  All functions
+    are captured before candidate code exists, so later monkeypatching does not reach them."""
+
+    def __init__(self, device, l2_bytes):
+        import torch
+        self.device = device
+        self.perf_counter = time.perf_counter
+        if device == "cpu":
+            self.sync = lambda: None
+            self.flush = None
+            return
+        self.sync = torch._C._cuda_synchronize
+        ev = torch._C._CudaEventBase
+        self.start = torch.cuda.Event(enable_timing=True)
+        self.end = torch.cuda.Event(enable_timing=True)
+        self.record = ev.record
+        self.elapsed = ev.elapsed_time
+        self.current_stream = torch.cuda.current_stream
+        nbytes = max(2 * int(l2_bytes or 0), 64 << 20)
+        self.flush = torch.empty(nbytes // 4, dtype=torch.int32, device=device)
+        self.zero = torch.Tensor.zero_
+
+    def samples(self, fn, args, reps, warmup):
+        out = None
+        for _ in range(max(0, warmup)):
+            out = fn(*args)
+        self.sync()
+        ms, wall, suspect = [], [], 0
+        for _ in range(reps):
+            if self.flush is not None:
+                self.zero(self.flush)
+                self.sync()
+                s = self.current_stream()
+                t0 = self.perf_counter()
+                self.record(self.start, s)
+                out = fn(*args)
+                self.record(self.end, s)
+                self.sync()
+                w = (self.perf_counter() - t0) * 1e3
+                e = self.elapsed(self.start, self.end)
+                # work that escaped the stream (side streams, host work) shows on the wall clock
+                if w > 1.5 * e + 0.5:
+                    suspect += 1
+                    e = w
+                ms.append(e)
+                wall.append(w)
+            else:
+                t0 = self.perf_counter()
+                out = fn(*args)
+                w = (self.perf_counter() - t0) * 1e3
+                ms.append(w)
+                wall.append(w)
+        return ms, wall, suspect, out
+
+
+def _serve_timing(ctl, data_w, key, entry, make_inputs, device, timer, sync):
+    """Timing loop shared by the candidate and the reference child."""
+    inputs = {}
+    while True:
+        cmd, _ = ctl.recv()
+        c = cmd.get("cmd")
+        if c == "exit":
+            return
+        if c == "time":
+            j = cmd["run"]
+            if j not in inputs:
+                inputs.clear()
+                r = cmd["spec"]
+                inputs[j] = make_inputs(r["case"], r["seed"], device)
+            ms, wall, suspect, out = timer.samples(entry, inputs[j], int(cmd.get("reps", 10)),
+                                                   int(cmd.get("warmup", 0)))
+            sync()
+            msg = {"ev": "samples", "run": j, "ms": ms, "wall_ms": wall, "suspect": suspect}
+            if cmd.get("want_output"):
+                desc, blob = wire.pack_value(out)
+                msg["value"] = desc
+                wire.send(data_w, key, msg, blob)
+            else:
+                wire.send(data_w, key, msg)
+        else:
+            wire.send(data_w, key, {"ev": "error", "phase": "timing", "class": "harness_error",
+                                    "message": "unknown command %r" % (c,)})
+            return
+
+
+# ------------------------------------------------------------------ candidate child
+
+def candidate_main(req, task, key, ctl_r, data_w, facts, cache_dir):
+    """Runs in the forked candidate child.  Never returns."""
+    code = 0
+    try:
+        os.setpgid(0, 0)
+    except OSError:
+        pass
+    try:
+        _candidate(req, task, key, ctl_r, data_w, facts, cache_dir)
+    except BaseException as e:  # last resort: the harness itself failed in the child
+        try:
+            wire.send(data_w, key, {"ev": "error", "phase": "setup", "class": "harness_error",
+                                    "message": "candidate child setup failed: %r" % (e,),
+                                    "trace": trim_trace(traceback.format_exc())})
+        except Exception:
+            pass
+        code = 3
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except Exception:
+            pass
+        os._exit(code)
+
+
+def _candidate(req, task, key, ctl_r, data_w, facts, cache_dir):
+    import tempfile
+    sandbox_dir = os.path.realpath(req["sandbox_dir"])
+    code_file = os.path.join(sandbox_dir, req.get("code_file") or "candidate.py")
+    sandbox.close_foreign_fds([ctl_r, data_w])
+    sandbox.redirect_stdio(sandbox_dir)
+    notes = [sandbox.unshare_net()]
+    interpreted = bool(facts.get("interpreted"))
+    device = _init_device(int(facts.get("device_index", 0)), interpreted)
+    sync = _sync_fn(device)
+    tmp = os.path.join(sandbox_dir, ".tmp")
+    os.makedirs(tmp, exist_ok=True)
+    os.environ["TMPDIR"] = tmp
+    os.environ["TRITON_HOME"] = os.path.join(sandbox_dir, ".triton")
+    os.environ["HOME"] = sandbox_dir
+    tempfile.tempdir = tmp
+    import torch
+    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+    spec = task.spec
+    make_inputs = spec.make_inputs
+    digest = wire.digest_tensors
+    pack = wire.pack_value
+    send = wire.send
+    from . import warmup
+    warm_cache = os.path.join(cache_dir, "triton-warmup")
+    os.environ["TRITON_CACHE_DIR"] = warm_cache
+    warmup.run(device)
+    # compiled kernels are cached per candidate source: only the very same code reuses them
+    import hashlib
+    with open(code_file, "rb") as f:
+        src_key = hashlib.sha256(f.read()).hexdigest()[:32]
+    cand_base = cache_dir.rstrip(os.sep) + "-candidates"
+    os.makedirs(cand_base, exist_ok=True)
+    try:
+        os.chmod(cand_base, 0o711)
+    except OSError:
+        pass
+    cand_cache = os.path.join(cand_base, src_key)
+    os.makedirs(cand_cache, mode=0o700, exist_ok=True)
+    os.environ["TRITON_CACHE_DIR"] = cand_cache
+    counter = _launch_counter(interpreted)
+    poison = _install_poison()
+    timer = _Timer(device, facts.get("l2_bytes", 0))
+    ctl = wire.Reader(ctl_r, key)
+    sandbox.apply_rlimits(req.get("limits") or {}, notes)
+    sandbox.drop_privileges(req.get("drop_uid"), [sandbox_dir, cand_cache], notes)
+    os.chdir(sandbox_dir)
+
+    def report(event, detail):
+        try:
+            send(data_w, key, {"ev": "violation", "event": event, "detail": str(detail)[:500]})
+        except Exception:
+            pass
+
+    sys.dont_write_bytecode = True  # a refused .pyc write must not read as a violation
+    sandbox.install_audit_hook(sandbox_dir, code_file, [cache_dir, task.dir], report, [cand_cache])
+    send(data_w, key, {"ev": "ready", "notes": notes})
+
+    # ---- load the candidate (it has not seen the seed yet)
+    try:
+        mod = _load_module(code_file)
+        entry = getattr(mod, task.entry, None)
+        if not callable(entry):
+            send(data_w, key, {"ev": "error", "phase": "load", "class": "import_error",
+                               "message": "entry point %s() is not defined by the candidate" % task.entry})
+            return
+    except BaseException as e:
+        if isinstance(e, SystemExit):
+            send(data_w, key, {"ev": "error", "phase": "load", "class": "runtime_error",
+                               "message": "candidate called exit() while loading"})
+            return
+        send(data_w, key, {"ev": "error", "phase": "load", "class": classify_exception(e, "load"),
+                           "message": "%s: %s" % (type(e).__name__, str(e)[:2000]),
+                           "trace": trim_trace(traceback.format_exc())})
+        return
+    send(data_w, key, {"ev": "loaded"})
+
+    cmd, _ = ctl.recv()
+    if cmd.get("cmd") != "run":
+        return
+    runs = cmd["runs"]
+    det = bool(cmd.get("determinism"))
+    for i, r in enumerate(runs):
+        send(data_w, key, {"ev": "phase", "phase": "inputs", "run": i})
+        inputs = make_inputs(r["case"], r["seed"], device)
+        if not isinstance(inputs, tuple):
+            inputs = tuple(inputs)
+        before = digest(inputs)
+        nonempty = _total_numel(inputs) > 0
+        outs = []
+        for rep in range(2 if det else 1):
+            send(data_w, key, {"ev": "phase", "phase": "call", "run": i})
+            counter["n"] = 0
+            poison["on"] = True
+            try:
+                out = entry(*inputs)
+                sync()
+            except BaseException as e:
+                poison["on"] = False
+                if isinstance(e, SystemExit):
+                    cls, msg = "runtime_error", "candidate called exit() during the call"
+                else:
+                    cls, msg = classify_exception(e, "call"), "%s: %s" % (type(e).__name__, str(e)[:2000])
+                send(data_w, key, {"ev": "error", "phase": "call", "run": i, "class": cls,
+                                   "message": msg, "trace": trim_trace(traceback.format_exc())})
+                return
+            poison["on"] = False
+            launches = counter["n"]
+            after = digest(inputs)
+            desc, blob = pack(out)
+            send(data_w, key, {"ev": "out", "run": i, "rep": rep, "launches": launches,
+                               "nonempty": nonempty, "in_before": before, "in_after": after,
+                               "value": desc}, blob)
+            outs.append(out)
+        del outs, inputs
+    send(data_w, key, {"ev": "checked"})
+    _serve_timing(ctl, data_w, key, entry, make_inputs, device, timer, sync)
+
+
+# ------------------------------------------------------------------ reference / oracle child
+
+def reference_main(task, key, ctl_r, data_w, facts, want_reference):
+    code = 0
+    try:
+        os.setpgid(0, 0)
+    except OSError:
+        pass
+    try:
+        sandbox.close_foreign_fds([ctl_r, data_w, 2])
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(devnull, 0)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+        _reference(task, key, ctl_r, data_w, facts, want_reference)
+    except BaseException as e:
+        try:
+            wire.send(data_w, key, {"ev": "error", "phase": "reference", "class": "harness_error",
+                                    "message": "reference child failed: %r" % (e,),
+                                    "trace": trim_trace(traceback.format_exc())})
+        except Exception:
+            pass
+        code = 3
+    finally:
+        os._exit(code)
+
+
+def _reference(task, key, ctl_r, data_w, facts, want_reference):
+    t_fork = time.monotonic()
+    import torch
+    interpreted = bool(facts.get("interpreted"))
+    device = _init_device(int(facts.get("device_index", 0)), interpreted)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+    sync = _sync_fn(device)
+    spec = task.spec
+    ctl = wire.Reader(ctl_r, key)
+    timer = _Timer(device, facts.get("l2_bytes", 0))
+    _launch_counter(interpreted)  # same launch-path overhead as the candidate's
+    t0 = time.monotonic()
+    if os.environ.get("GEAK_HARNESS_DEBUG_STALL"):
+        import faulthandler
+        faulthandler.dump_traceback_later(float(os.environ["GEAK_HARNESS_DEBUG_STALL"]), repeat=True)
+    while True:
+        cmd, _ = ctl.recv()
+        wire.send(data_w, key, {"ev": "mark", "what": "cmd", "t_ms": (time.monotonic() - t0) * 1e3,
+                                "since_fork_ms": (time.monotonic() - t_fork) * 1e3})
+        c = cmd.get("cmd")
+        if c == "oracle":
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            for i, r in enumerate(cmd["runs"]):
+                inputs = spec.make_inputs(r["case"], r["seed"], device)
+                if not isinstance(inputs, tuple):
+                    inputs = tuple(inputs)
+                perf = r.get("kind") == "perf"
+                d = "" if perf else wire.digest_tensors(inputs)
+                with torch.no_grad():
+                    out = spec.oracle(*inputs)
+                sync()
+                if not perf and wire.digest_tensors(inputs) != d:
+                    raise RuntimeError("the oracle mutated its inputs (run %d)" % i)
+                desc, blob = wire.pack_value(out)
+                wire.send(data_w, key, {"ev": "oracle", "run": i, "digest": d, "value": desc,
+                                        "t_ms": (time.monotonic() - t0) * 1e3}, blob)
+                del inputs, out
+            # deterministic mode also NaN-fills every torch.empty: keep it out of the timed reference
+            torch.use_deterministic_algorithms(False)
+            wire.send(data_w, key, {"ev": "oracle_done", "t_ms": (time.monotonic() - t0) * 1e3})
+        elif c == "reference" and want_reference:
+            mod = _load_module(task.reference_file, "geak_reference")
+            entry = getattr(mod, task.entry)
+            wire.send(data_w, key, {"ev": "loaded"})
+            _serve_timing(ctl, data_w, key, entry, spec.make_inputs, device, timer, sync)
+            return
+        else:
+            return
+
+
+# ------------------------------------------------------------------ device probe
+
+def device_main(key, data_w, device_index, interpret_env):
+    code = 0
+    try:
+        sandbox.close_foreign_fds([data_w, 2])
+        wire.send(data_w, key, {"ev": "device", "facts": probe_device(device_index, interpret_env)})
+    except BaseException as e:
+        try:
+            wire.send(data_w, key, {"ev": "error", "message": repr(e)})
+        except Exception:
+            pass
+        code = 3
+    finally:
+        os._exit(code)
+
+
+def _cpu_facts(device_index, why):
+    import platform
+    mem = 0
+    try:
+        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        pass
+    l2 = 0
+    try:
+        with open("/sys/devices/system/cpu/cpu0/cache/index2/size") as f:
+            s = f.read().strip()
+            l2 = int(s[:-1]) * 1024 if s.endswith("K") else int(s)
+    except (OSError, ValueError):
+        pass
+    return {"vendor": "cpu", "name": platform.processor() or platform.machine(), "arch": "cpu",
+            "compute_units": os.cpu_count() or 1, "memory_bytes": mem, "clock_mhz": 0,
+            "l2_bytes": l2, "warp_size": 1, "interpreted": True, "device_index": device_index,
+            "runtime": "interpreter", "note": why}
+
+
+def probe_device(device_index, interpret_env):
+    if interpret_env:
+        return _cpu_facts(device_index, "TRITON_INTERPRET=1")
+    import torch
+    if not torch.cuda.is_available() or torch.cuda.device_count() <= device_index:
+        return _cpu_facts(device_index, "no GPU visible")
+    p = torch.cuda.get_device_properties(device_index)
+    hip = getattr(torch.version, "hip", None)
+    if hip:
+        arch = getattr(p, "gcnArchName", "gfx").split(":")[0]
+        vendor, runtime = "amd", "hip %s" % hip
+    else:
+        arch = "sm_%d%d" % (p.major, p.minor)
+        vendor, runtime = "nvidia", "cuda %s" % torch.version.cuda
+    clock = 0
+    try:
+        clock = int(getattr(p, "clock_rate", 0) / 1000)
+    except Exception:
+        pass
+    return {"vendor": vendor, "name": p.name, "arch": arch,
+            "compute_units": int(p.multi_processor_count), "memory_bytes": int(p.total_memory),
+            "clock_mhz": clock, "l2_bytes": int(getattr(p, "L2_cache_size", 0) or 0),
+            "warp_size": int(getattr(p, "warp_size", 64 if hip else 32) or (64 if hip else 32)),
+            "interpreted": False, "device_index": device_index, "runtime": runtime}

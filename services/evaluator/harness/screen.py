@@ -1,0 +1,190 @@
+"""Static screen of candidate source, run in the fork server before any fork.
+
+screen(source) -> None when the code may run, else (error_class, message).
+The screen is a first gate only: the run-time audit hook (sandbox.py) and the
+out-of-process comparison are what a determined candidate actually meets.
+"""
+import ast
+
+# top-level modules a candidate may not import at all
+FORBIDDEN_MODULES = {
+    "inspect", "gc", "ctypes", "cffi", "threading", "_thread", "multiprocessing",
+    "concurrent", "subprocess", "socket", "ssl", "http", "urllib", "requests",
+    "asyncio", "selectors", "signal", "pty", "resource", "mmap", "shutil",
+    "importlib", "builtins", "sys", "pickle", "marshal", "code", "codeop",
+    "harness", "traceback", "atexit", "faulthandler", "tracemalloc", "weakref",
+}
+# names from os a candidate may not touch
+FORBIDDEN_OS = {
+    "fork", "forkpty", "system", "popen", "spawnl", "spawnle", "spawnlp", "spawnlpe",
+    "spawnv", "spawnve", "spawnvp", "spawnvpe", "execl", "execle", "execlp", "execlpe",
+    "execv", "execve", "execvp", "execvpe", "posix_spawn", "posix_spawnp", "kill",
+    "killpg", "_exit", "setpgid", "setsid", "dup2", "write", "open", "register_at_fork",
+    "environ", "putenv", "chdir", "remove", "unlink", "rename", "replace",
+}
+# modules whose attributes may not be assigned / deleted / setattr'ed
+PROTECTED_ROOTS = {"torch", "triton", "tl", "np", "numpy", "harness", "os", "math", "random",
+                   "time", "builtins", "__builtins__", "sys", "F", "nn", "functional"}
+FORBIDDEN_CALLS = {"eval", "exec", "compile", "globals", "vars", "locals",
+                   "breakpoint", "setattr", "delattr", "input"}
+FORBIDDEN_ATTRS = {
+    "_getframe", "_current_frames", "f_back", "f_globals", "f_locals", "f_builtins", "tb_frame",
+    "gi_frame", "cr_frame", "ag_frame", "__globals__", "__code__", "__closure__", "__subclasses__",
+    "__builtins__", "__dict__", "__mro__", "__bases__", "__base__", "__class__", "__getattribute__",
+    "__setattr__", "__delattr__", "__reduce__", "__reduce_ex__", "__import__", "__loader__",
+    "__spec__", "modules", "get_objects", "get_referrers", "get_referents",
+    "Stream", "ExternalStream", "stream", "set_stream", "StreamContext", "_exit",
+}
+
+
+def _root_name(node):
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _dotted(node):
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+class _Screen(ast.NodeVisitor):
+    def __init__(self):
+        self.problem = None
+        self.os_aliases = {"os"}
+        self.protected = set(PROTECTED_ROOTS)
+
+    def flag(self, node, what):
+        if self.problem is None:
+            self.problem = "line %d: %s" % (getattr(node, "lineno", 0), what)
+
+    def visit_Import(self, node):
+        for a in node.names:
+            top = a.name.split(".")[0]
+            if top in FORBIDDEN_MODULES:
+                self.flag(node, "import of %s is not allowed" % a.name)
+            if top == "os" and a.asname:
+                self.os_aliases.add(a.asname)
+            if top in ("torch", "triton", "numpy") and a.asname:
+                self.protected.add(a.asname)
+            if top in ("torch", "triton", "numpy") and "." in a.name and not a.asname:
+                pass
+        self.generic_visit(node)
+
+    def visit_ImportFrom(self, node):
+        mod = node.module or ""
+        top = mod.split(".")[0]
+        if node.level == 0 and top in FORBIDDEN_MODULES:
+            self.flag(node, "import from %s is not allowed" % mod)
+        if node.level > 0:
+            self.flag(node, "relative imports are not allowed")
+        for a in node.names:
+            if a.name == "*" and top in ("os",):
+                self.flag(node, "from os import * is not allowed")
+            if top == "os" and a.name in FORBIDDEN_OS:
+                self.flag(node, "os.%s is not allowed" % a.name)
+            if a.name in FORBIDDEN_MODULES and top in ("os", ""):
+                self.flag(node, "import of %s is not allowed" % a.name)
+            if a.name in ("Stream", "ExternalStream", "stream", "set_stream"):
+                self.flag(node, "CUDA streams are not allowed")
+            if top in ("torch", "triton", "numpy"):
+                self.protected.add(a.asname or a.name)
+        self.generic_visit(node)
+
+    def _check_target(self, t, node, verb):
+        if isinstance(t, (ast.Tuple, ast.List)):
+            for e in t.elts:
+                self._check_target(e, node, verb)
+            return
+        if isinstance(t, ast.Starred):
+            self._check_target(t.value, node, verb)
+            return
+        if isinstance(t, (ast.Attribute, ast.Subscript)):
+            root = _root_name(t)
+            if root in self.protected or root in self.os_aliases:
+                self.flag(node, "%s of an attribute of module %s (%s) is not allowed"
+                          % (verb, root, _dotted(t) if isinstance(t, ast.Attribute) else root))
+
+    def visit_Assign(self, node):
+        for t in node.targets:
+            self._check_target(t, node, "assignment")
+        self.generic_visit(node)
+
+    def visit_AugAssign(self, node):
+        self._check_target(node.target, node, "assignment")
+        self.generic_visit(node)
+
+    def visit_AnnAssign(self, node):
+        self._check_target(node.target, node, "assignment")
+        self.generic_visit(node)
+
+    def visit_Delete(self, node):
+        for t in node.targets:
+            self._check_target(t, node, "deletion")
+        self.generic_visit(node)
+
+    def visit_Global(self, node):
+        self.generic_visit(node)
+
+    def visit_Attribute(self, node):
+        if node.attr in FORBIDDEN_ATTRS:
+            self.flag(node, "access to .%s is not allowed" % node.attr)
+        root = _root_name(node)
+        if root in self.os_aliases and node.attr in FORBIDDEN_OS:
+            self.flag(node, "os.%s is not allowed" % node.attr)
+        self.generic_visit(node)
+
+    def visit_Name(self, node):
+        if node.id in ("__builtins__", "__loader__", "__spec__"):
+            self.flag(node, "use of %s is not allowed" % node.id)
+        self.generic_visit(node)
+
+    def visit_Call(self, node):
+        f = node.func
+        if isinstance(f, ast.Name) and f.id in FORBIDDEN_CALLS:
+            self.flag(node, "call of %s() is not allowed" % f.id)
+        if isinstance(f, ast.Name) and f.id == "getattr" and len(node.args) >= 2:
+            # computed names pass here on purpose: the run-time gates handle them
+            if (isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)
+                    and node.args[1].value in FORBIDDEN_ATTRS):
+                self.flag(node, "getattr of %s is not allowed" % node.args[1].value)
+        for kw in node.keywords:
+            if kw.arg == "stream":
+                self.flag(node, "passing stream= is not allowed")
+        self.generic_visit(node)
+
+    def visit_With(self, node):
+        for item in node.items:
+            d = _dotted(item.context_expr.func) if isinstance(item.context_expr, ast.Call) else None
+            if d and d.split(".")[-1] in ("stream", "Stream"):
+                self.flag(node, "stream contexts are not allowed")
+        self.generic_visit(node)
+
+
+def screen(source):
+    """-> None if the code may run; else (error_class, message)."""
+    if not source or not source.strip():
+        return ("no_code", "the candidate file contains no code")
+    try:
+        tree = ast.parse(source, filename="candidate.py")
+    except SyntaxError as e:
+        return ("syntax_error", "line %s: %s" % (e.lineno, e.msg))
+    except (ValueError, MemoryError, RecursionError) as e:
+        return ("syntax_error", str(e))
+    body = [n for n in tree.body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]
+    if not body:
+        return ("no_code", "the candidate file contains no statements")
+    s = _Screen()
+    try:
+        s.visit(tree)
+    except RecursionError:
+        return ("forbidden_construct", "source nests too deeply")
+    if s.problem:
+        return ("forbidden_construct", s.problem)
+    return None

@@ -1,0 +1,573 @@
+/*  geak-evaluator - the evaluator role: runs candidate Triton kernels in the
+    Python fork-server harness and answers EvalResult (docs/evaluator.md).
+
+    Role options (env in brackets), after the common service options:
+      --harness-dir DIR    [GEAK_HARNESS_DIR]  directory holding the harness
+                           package (or the package itself); default
+                           services/evaluator from the cwd or the source tree
+      --tasks DIR          [GEAK_TASKS]        task root, default ./tasks
+      --gpu N              [GEAK_EVAL_GPU]     pin device N: its harness sees only it
+      --python PATH        [GEAK_PYTHON]       default python3
+      --timeout-ms N       [GEAK_EVAL_TIMEOUT_MS]  default per-eval wall clock, 120000
+      --perf-reps N        [GEAK_EVAL_PERF_REPS]   default 100
+      --drop-uid N         [GEAK_EVAL_DROP_UID]    run candidates as this uid (root only)
+      --sandbox-root DIR   [GEAK_SANDBOX_ROOT]
+      --cache-dir DIR      [GEAK_EVAL_CACHE_DIR]   passed to the harness
+      --start-timeout-ms N [GEAK_HARNESS_START_MS] first pong, default 120000
+      --interpret                              force TRITON_INTERPRET=1 (no timings)
+      --selftest [-v]                          run the unit checks of this role and exit */
+#include "geak_prelude.h"
+#include "geak_config.h"
+#include "geak_gpu.h"
+#include "geak_log.h"
+#include "geak_proto.h"
+#include "geak_sandbox.h"
+#include "geak_service.h"
+#include "eval_result.h"
+#include "extract.h"
+#include "harness_proc.h"
+
+#include <limits.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_THREADS 256
+#define TIMEOUT_MAX_MS (3600u * 1000u)
+#define CODE_FILE "candidate.py"
+
+typedef struct {
+    char *harness_dir;
+    char *tasks_root;           //  realpath
+    char *python;
+    char *sandbox_root;
+    char *cache_dir;
+    long gpu;                   //  -1: not pinned
+    long timeout_ms;
+    long perf_reps;
+    long drop_uid;              //  -1: none
+    long start_timeout_ms;
+    bool interpret;
+    char visible_var [32];
+    char visible_value [64];
+    geak_gpu_info_t device;     //  the device this evaluator uses
+    Geak__DeviceFacts facts;    //  points into device (health replies)
+    char host [128];
+    harness_proc_t *procs [MAX_THREADS];    //  slot i used only by worker thread i
+} evaluator_t;
+
+// ------------------------------------------------------------------ options
+
+static bool
+s_is_dir (const char *path)
+{
+    struct stat st;
+    return path && stat (path, &st) == 0 && S_ISDIR (st.st_mode);
+}
+
+static bool
+s_is_harness_parent (const char *dir)
+{
+    char probe [PATH_MAX + 64];
+    snprintf (probe, sizeof probe, "%s/harness", dir);
+    return s_is_dir (probe);
+}
+
+//  The directory to put on PYTHONPATH: it contains the harness package
+static char *
+s_find_harness_dir (const char *given)
+{
+    char candidate [PATH_MAX + 32];
+    if (given) {
+        //  accept the package itself as well as its parent
+        snprintf (candidate, sizeof candidate, "%s", given);
+        size_t len = strlen (candidate);
+        while (len > 1 && candidate [len - 1] == '/')
+            candidate [--len] = 0;
+        if (!s_is_harness_parent (candidate) && len > 8
+            && strcmp (candidate + len - 8, "/harness") == 0)
+            candidate [len - 8] = 0;
+        return realpath (candidate, NULL);
+    }
+    if (s_is_harness_parent ("services/evaluator"))
+        return realpath ("services/evaluator", NULL);
+    //  next to the source tree of this binary: build/<B>/bin/geak-evaluator
+    char exe [PATH_MAX];
+    ssize_t n = readlink ("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe [n] = 0;
+        for (int up = 0; up < 5; up++) {
+            char *slash = strrchr (exe, '/');
+            if (!slash)
+                break;
+            *slash = 0;
+            snprintf (candidate, sizeof candidate, "%s/services/evaluator", exe);
+            if (s_is_harness_parent (candidate))
+                return realpath (candidate, NULL);
+        }
+    }
+    return NULL;
+}
+
+static geak_rc_t
+s_long_opt (const char *text, long min, long max, long *value, const char *name)
+{
+    if (geak_config_parse_long (text, min, max, value) != GEAK_OK) {
+        fprintf (stderr, "geak-evaluator: %s must be an integer in [%ld, %ld]\n", name, min, max);
+        return GEAK_E_CONFIG;
+    }
+    return GEAK_OK;
+}
+
+//  Pick the entry of an existing visibility list the way the runtime would
+static void
+s_nth_visible (const char *list, long n, char *out, size_t size)
+{
+    if (!list) {
+        snprintf (out, size, "%ld", n);
+        return;
+    }
+    char *copy = geak_strdup (list);
+    char *save = NULL;
+    long i = 0;
+    snprintf (out, size, "%ld", n);
+    for (char *tok = strtok_r (copy, ",", &save); tok; tok = strtok_r (NULL, ",", &save), i++)
+        if (i == n) {
+            snprintf (out, size, "%s", tok);
+            break;
+        }
+    free (copy);
+}
+
+static void s_fini (void *state);
+
+static geak_rc_t
+s_init (int argc, char **argv, void **state_p)
+{
+    evaluator_t *self = geak_malloc0 (sizeof *self);
+    const char *harness = getenv ("GEAK_HARNESS_DIR");
+    const char *tasks = geak_config_str ("GEAK_TASKS", "tasks");
+    const char *python = geak_config_str ("GEAK_PYTHON", "python3");
+    const char *sandbox_root = getenv ("GEAK_SANDBOX_ROOT");
+    const char *cache_dir = getenv ("GEAK_EVAL_CACHE_DIR");
+    geak_rc_t rc = GEAK_OK;
+    rc = geak_config_int ("GEAK_EVAL_GPU", -1, -1, 63, &self->gpu);
+    if (!rc)
+        rc = geak_config_int ("GEAK_EVAL_TIMEOUT_MS", 120000, 100, TIMEOUT_MAX_MS, &self->timeout_ms);
+    if (!rc)
+        rc = geak_config_int ("GEAK_EVAL_PERF_REPS", 100, 1, 100000, &self->perf_reps);
+    if (!rc)
+        rc = geak_config_int ("GEAK_EVAL_DROP_UID", -1, -1, INT_MAX, &self->drop_uid);
+    if (!rc)
+        rc = geak_config_int ("GEAK_HARNESS_START_MS", 120000, 1000, 3600000,
+                              &self->start_timeout_ms);
+    if (rc) {
+        geak_error ("bad_config", "what=%s", "GEAK_EVAL_* environment");
+        free (self);
+        return GEAK_E_CONFIG;
+    }
+    for (int i = 1; i < argc && !rc; i++) {
+        const char *arg = argv [i];
+        bool has = i + 1 < argc;
+        if (strcmp (arg, "--harness-dir") == 0 && has)
+            harness = argv [++i];
+        else
+        if (strcmp (arg, "--tasks") == 0 && has)
+            tasks = argv [++i];
+        else
+        if (strcmp (arg, "--python") == 0 && has)
+            python = argv [++i];
+        else
+        if (strcmp (arg, "--sandbox-root") == 0 && has)
+            sandbox_root = argv [++i];
+        else
+        if (strcmp (arg, "--cache-dir") == 0 && has)
+            cache_dir = argv [++i];
+        else
+        if (strcmp (arg, "--gpu") == 0 && has)
+            rc = s_long_opt (argv [++i], 0, 63, &self->gpu, "--gpu");
+        else
+        if (strcmp (arg, "--timeout-ms") == 0 && has)
+            rc = s_long_opt (argv [++i], 100, TIMEOUT_MAX_MS, &self->timeout_ms, "--timeout-ms");
+        else
+        if (strcmp (arg, "--perf-reps") == 0 && has)
+            rc = s_long_opt (argv [++i], 1, 100000, &self->perf_reps, "--perf-reps");
+        else
+        if (strcmp (arg, "--drop-uid") == 0 && has)
+            rc = s_long_opt (argv [++i], 0, INT_MAX, &self->drop_uid, "--drop-uid");
+        else
+        if (strcmp (arg, "--start-timeout-ms") == 0 && has)
+            rc = s_long_opt (argv [++i], 1000, 3600000, &self->start_timeout_ms,
+                             "--start-timeout-ms");
+        else
+        if (strcmp (arg, "--interpret") == 0)
+            self->interpret = true;
+        else {
+            fprintf (stderr, "geak-evaluator: unknown option %s\n", arg);
+            rc = GEAK_E_CONFIG;
+        }
+    }
+    if (rc) {
+        free (self);
+        return GEAK_E_CONFIG;
+    }
+    self->harness_dir = s_find_harness_dir (harness);
+    if (!self->harness_dir) {
+        geak_error ("harness_not_found", "given=%s", harness ? harness : "(default)");
+        free (self);
+        return GEAK_E_CONFIG;
+    }
+    self->tasks_root = realpath (tasks, NULL);
+    if (!self->tasks_root || !s_is_dir (self->tasks_root)) {
+        geak_error ("tasks_not_found", "dir=%s", tasks);
+        s_fini (self);
+        return GEAK_E_CONFIG;
+    }
+    self->python = geak_strdup (python);
+    self->sandbox_root = sandbox_root ? geak_strdup (sandbox_root) : NULL;
+    self->cache_dir = cache_dir ? geak_strdup (cache_dir) : NULL;
+    if (self->drop_uid >= 0 && geteuid () != 0) {
+        geak_warn ("drop_uid_ignored", "reason=not_root uid=%ld", self->drop_uid);
+        self->drop_uid = -1;
+    }
+
+    //  the device: probe, then pin
+    geak_gpu_info_t *list = NULL;
+    int count = 0;
+    if (geak_gpu_probe (&list, &count) != GEAK_OK) {
+        s_fini (self);
+        return GEAK_E_NOMEM;
+    }
+    if (self->gpu >= count && count > 0) {
+        geak_error ("gpu_out_of_range", "gpu=%ld count=%d", self->gpu, count);
+        free (list);
+        s_fini (self);
+        return GEAK_E_CONFIG;
+    }
+    if (count == 0) {
+        if (self->gpu >= 0)
+            geak_warn ("gpu_ignored", "reason=no_gpu gpu=%ld", self->gpu);
+        self->gpu = -1;
+        self->interpret = true;
+        self->device = list [0];
+    }
+    else {
+        self->device = list [self->gpu >= 0 ? self->gpu : 0];
+        if (self->gpu >= 0) {
+            bool amd = strcmp (self->device.vendor, "amd") == 0;
+            const char *var = amd ? "HIP_VISIBLE_DEVICES" : "CUDA_VISIBLE_DEVICES";
+            const char *current = getenv (var);
+            if (amd && !current)
+                current = getenv ("CUDA_VISIBLE_DEVICES");
+            snprintf (self->visible_var, sizeof self->visible_var, "%s", var);
+            s_nth_visible (current, self->gpu, self->visible_value, sizeof self->visible_value);
+        }
+        if (self->interpret) {
+            self->device.interpreted = true;
+            snprintf (self->device.runtime, sizeof self->device.runtime, "interpreter");
+        }
+    }
+    free (list);
+    geak__device_facts__init (&self->facts);
+    geak_gpu_fill_facts (&self->device, &self->facts);
+    if (gethostname (self->host, sizeof self->host) != 0)
+        snprintf (self->host, sizeof self->host, "unknown");
+    self->host [sizeof self->host - 1] = 0;
+    geak_info ("evaluator_init", "harness=%s tasks=%s vendor=%s arch=%s gpu=%ld interpret=%d "
+               "timeout_ms=%ld drop_uid=%ld", self->harness_dir, self->tasks_root,
+               self->device.vendor, self->device.arch, self->gpu, self->interpret,
+               self->timeout_ms, self->drop_uid);
+    *state_p = self;
+    return GEAK_OK;
+}
+
+static void
+s_fini (void *state)
+{
+    evaluator_t *self = state;
+    if (!self)
+        return;
+    for (int i = 0; i < MAX_THREADS; i++)
+        harness_proc_destroy (&self->procs [i]);
+    free (self->harness_dir);
+    free (self->tasks_root);
+    free (self->python);
+    free (self->sandbox_root);
+    free (self->cache_dir);
+    free (self);
+}
+
+static void
+s_health (void *state, Geak__HealthReply *health)
+{
+    evaluator_t *self = state;
+    health->device = &self->facts;
+}
+
+// ------------------------------------------------------------------ one eval
+
+static harness_proc_t *
+s_proc_for (evaluator_t *self, int thread)
+{
+    if (thread < 0 || thread >= MAX_THREADS)
+        return NULL;
+    if (!self->procs [thread]) {
+        harness_opts_t opts = {
+            .python = self->python,
+            .harness_dir = self->harness_dir,
+            .device_index = self->gpu >= 0 ? 0 : -1,
+            .visible_var = self->gpu >= 0 ? self->visible_var : NULL,
+            .visible_value = self->gpu >= 0 ? self->visible_value : NULL,
+            .interpret = self->interpret,
+            .cache_dir = self->cache_dir,
+            .start_timeout_ms = (int) self->start_timeout_ms,
+        };
+        self->procs [thread] = harness_proc_new (&opts);
+    }
+    return self->procs [thread];
+}
+
+//  The task directory under the task root (never outside it), or NULL
+static char *
+s_task_dir (evaluator_t *self, const Geak__TaskRef *task)
+{
+    const char *names [2] = { task->path, task->name };
+    for (int i = 0; i < 2; i++) {
+        const char *name = names [i];
+        if (!name || !*name)
+            continue;
+        char joined [PATH_MAX];
+        if (name [0] == '/')
+            snprintf (joined, sizeof joined, "%s", name);
+        else
+            snprintf (joined, sizeof joined, "%s/%s", self->tasks_root, name);
+        char *real = realpath (joined, NULL);
+        if (!real)
+            continue;
+        size_t root_len = strlen (self->tasks_root);
+        if (s_is_dir (real) && strncmp (real, self->tasks_root, root_len) == 0
+            && (real [root_len] == '/' || real [root_len] == 0))
+            return real;
+        free (real);
+    }
+    return NULL;
+}
+
+static uint64_t
+s_fresh_seed (void)
+{
+    uint64_t seed = 0;
+    if (getrandom (&seed, sizeof seed, 0) != (ssize_t) sizeof seed)
+        seed = (uint64_t) geak_clock_mono_us () * 6364136223846793005ull + (uint64_t) getpid ();
+    return seed & ((1ull << 48) - 1);      //  exact as a JSON number
+}
+
+static cJSON *
+s_eval_request (evaluator_t *self, const char *task_dir, geak_sandbox_t *sandbox,
+                bool correctness, uint32_t perf_reps, uint32_t timeout_ms, bool determinism)
+{
+    cJSON *req = cJSON_CreateObject ();
+    cJSON_AddStringToObject (req, "op", "eval");
+    cJSON_AddStringToObject (req, "task_dir", task_dir);
+    cJSON_AddStringToObject (req, "sandbox_dir", geak_sandbox_dir (sandbox));
+    cJSON_AddStringToObject (req, "code_file", CODE_FILE);
+    cJSON_AddNumberToObject (req, "seed", (double) s_fresh_seed ());
+    cJSON_AddStringToObject (req, "mode", correctness ? "correctness" : "full");
+    cJSON_AddNumberToObject (req, "perf_reps", perf_reps);
+    cJSON_AddNumberToObject (req, "timeout_s", timeout_ms / 1000.0);
+    cJSON_AddBoolToObject (req, "check_determinism", determinism);
+    geak_sandbox_limits_t limits;
+    geak_sandbox_limits_for (&limits, timeout_ms);
+    cJSON *l = cJSON_AddObjectToObject (req, "limits");
+    cJSON_AddNumberToObject (l, "cpu_s", limits.cpu_s);
+    cJSON_AddNumberToObject (l, "nproc", limits.nproc);
+    cJSON_AddNumberToObject (l, "fsize_mb", limits.fsize_mb);
+    cJSON_AddNumberToObject (l, "nofile", limits.nofile);
+    cJSON_AddNumberToObject (l, "as_mb", limits.as_mb);
+    if (self->drop_uid >= 0)
+        cJSON_AddNumberToObject (req, "drop_uid", (double) self->drop_uid);
+    else
+        cJSON_AddNullToObject (req, "drop_uid");
+    return req;
+}
+
+//  Run the candidate once through the fork server: a result, a timeout
+//  result, or NULL with *why when the harness broke (already restarted).
+static Geak__EvalResult *
+s_run_once (evaluator_t *self, harness_proc_t *proc, const char *task_dir, const char *code,
+            bool correctness, uint32_t perf_reps, uint32_t timeout_ms, bool determinism,
+            char **why)
+{
+    *why = NULL;
+    geak_rc_t rc;
+    geak_sandbox_t *sandbox = geak_sandbox_new (self->sandbox_root, (int) self->drop_uid, &rc);
+    if (!sandbox) {
+        *why = geak_strdup ("cannot create the sandbox directory");
+        return NULL;
+    }
+    if (geak_sandbox_write (sandbox, CODE_FILE, code, strlen (code)) != GEAK_OK) {
+        geak_sandbox_destroy (&sandbox);
+        *why = geak_strdup ("cannot write the candidate into the sandbox");
+        return NULL;
+    }
+    cJSON *req = s_eval_request (self, task_dir, sandbox, correctness, perf_reps, timeout_ms,
+                                 determinism);
+    cJSON *json = NULL;
+    //  the harness enforces timeout_s itself; ours is the backstop
+    uint32_t grace = timeout_ms / 10 > 2000 ? timeout_ms / 10 : 2000;
+    harness_eval_outcome_t outcome = harness_proc_eval (proc, req, sandbox, timeout_ms + grace,
+                                                        &json, why);
+    cJSON_Delete (req);
+    geak_sandbox_destroy (&sandbox);
+    if (outcome == HARNESS_EVAL_TIMEOUT) {
+        geak_info ("eval_killed", "why=\"%s\"", *why ? *why : "");
+        free (*why);
+        *why = NULL;
+        char message [160];
+        snprintf (message, sizeof message, "wall-clock timeout: still running %u ms after the "
+                  "%u ms limit; the evaluator killed its process group", grace, timeout_ms);
+        Geak__EvalResult *r = eval_result_new (GEAK__ERROR_CLASS__TIMEOUT, message);
+        r->call_ok = false;
+        return r;
+    }
+    if (outcome == HARNESS_EVAL_BROKEN)
+        return NULL;
+    char *invalid = NULL;
+    Geak__EvalResult *r = eval_result_from_json (json, &invalid);
+    if (!r) {
+        //  a result we cannot trust is the harness's fault, not the candidate's
+        geak_warn ("harness_result_invalid", "why=\"%s\"", invalid);
+        if (asprintf (why, "harness result invalid: %s", invalid) < 0)
+            *why = NULL;
+        free (invalid);
+        harness_proc_stop (proc);
+        cJSON_Delete (json);
+        return NULL;
+    }
+    eval_result_set_device (r, &self->device,
+                            cJSON_GetObjectItemCaseSensitive (json, "device"));
+    cJSON_Delete (json);
+    return r;
+}
+
+static geak_rc_t
+s_handle (void *state, geak_service_call_t *call, const Geak__Envelope *request,
+          uint8_t **reply_data, size_t *reply_size, char **error_message)
+{
+    evaluator_t *self = state;
+    int64_t t0 = geak_clock_mono_ms ();
+    if (request->body_case != GEAK__ENVELOPE__BODY_EVAL_REQUEST) {
+        *error_message = geak_strdup ("the evaluator answers EvalRequest and HealthRequest only");
+        return GEAK_E_PROTOCOL;
+    }
+    const Geak__EvalRequest *er = request->eval_request;
+    if (!er || !er->task || !er->candidate) {
+        *error_message = geak_strdup ("EvalRequest needs a task and a candidate");
+        return GEAK_E_INVALID;
+    }
+    char *task_dir = s_task_dir (self, er->task);
+    if (!task_dir) {
+        if (asprintf (error_message, "no task '%s' under the task root",
+                      *er->task->path ? er->task->path : er->task->name) < 0)
+            *error_message = NULL;
+        return GEAK_E_NOT_FOUND;
+    }
+    int thread = geak_service_call_thread (call);
+    harness_proc_t *proc = s_proc_for (self, thread);
+    if (!proc) {
+        free (task_dir);
+        *error_message = geak_strdup ("no fork server slot for this worker thread");
+        return GEAK_E_INTERNAL;
+    }
+    const Geak__EvalOptions *opt = er->options;
+    uint32_t timeout_ms = opt && opt->timeout_ms ? opt->timeout_ms : (uint32_t) self->timeout_ms;
+    if (timeout_ms > TIMEOUT_MAX_MS)
+        timeout_ms = TIMEOUT_MAX_MS;
+    if (request->deadline_ms > 0) {
+        //  leave the reply time to travel back before the client gives up
+        int64_t left = request->deadline_ms - geak_clock_wall_ms () - 500;
+        if (left >= 1000 && left < (int64_t) timeout_ms)
+            timeout_ms = (uint32_t) left;
+    }
+    bool correctness = self->interpret || (opt && opt->correctness_only);
+    uint32_t perf_reps = opt && opt->perf_reps ? opt->perf_reps : (uint32_t) self->perf_reps;
+    bool determinism = opt && opt->check_determinism;
+
+    Geak__EvalResult *result = NULL;
+    char *code = extract_code (er->candidate->code);
+    if (!code)
+        result = eval_result_new (GEAK__ERROR_CLASS__NO_CODE,
+                                  "the candidate holds no Python code to run");
+    else {
+        char *why = NULL;
+        result = s_run_once (self, proc, task_dir, code, correctness, perf_reps, timeout_ms,
+                             determinism, &why);
+        if (!result) {
+            geak_warn ("harness_retry", "request_id=%s why=\"%s\"", request->request_id,
+                       why ? why : "");
+            free (why);
+            result = s_run_once (self, proc, task_dir, code, correctness, perf_reps, timeout_ms,
+                                 determinism, &why);
+        }
+        if (!result) {
+            geak_error ("harness_failed", "request_id=%s why=\"%s\"", request->request_id,
+                        why ? why : "");
+            result = eval_result_new (GEAK__ERROR_CLASS__HARNESS_ERROR,
+                                      why ? why : "the harness failed twice");
+        }
+        free (why);
+    }
+    free (code);
+    free (task_dir);
+    if (!result->device)
+        eval_result_set_device (result, &self->device, harness_proc_device (proc));
+    if (self->interpret || result->device->interpreted) {
+        //  interpreted runs say nothing about speed
+        result->timed = false;
+        result->speedup = 0;
+        result->gbps = 0;
+        result->tflops = 0;
+    }
+    eval_result_set_string (&result->attempt_id, er->candidate->attempt_id);
+    char worker [192];
+    snprintf (worker, sizeof worker, "%s:%d/%d", self->host, (int) getpid (), thread);
+    eval_result_set_string (&result->worker, worker);
+    result->eval_ms = (double) (geak_clock_mono_ms () - t0);
+    geak_info ("eval_done", "request_id=%s attempt=%s class=%s ms=%.0f",
+               request->request_id, er->candidate->attempt_id,
+               geak_proto_class_name (result->error_class), result->eval_ms);
+
+    Geak__Envelope env;
+    geak_proto_envelope_init (&env, request->request_id, 0, worker);
+    env.body_case = GEAK__ENVELOPE__BODY_EVAL_RESULT;
+    env.eval_result = result;
+    geak_rc_t rc = geak_proto_pack (&env, reply_data, reply_size);
+    eval_result_destroy (&result);
+    if (rc != GEAK_OK)
+        *error_message = geak_strdup ("cannot pack the EvalResult");
+    return rc;
+}
+
+int
+main (int argc, char *argv [])
+{
+    if (argc > 1 && strcmp (argv [1], "--selftest") == 0) {
+        bool verbose = argc > 2 && strcmp (argv [2], "-v") == 0;
+        geak_log_init ("evaluator");
+        int failed = 0;
+        failed += extract_selftest (verbose) != 0;
+        failed += eval_result_selftest (verbose) != 0;
+        printf ("evaluator selftest: %s\n", failed ? "FAILED" : "ok");
+        return failed ? 1 : 0;
+    }
+    static const geak_service_def_t def = {
+        .role = "evaluator",
+        .service = GEAK_SERVICE_EVALUATOR,
+        .implementation = "harness-v1",
+        .init = s_init,
+        .handle = s_handle,
+        .health = s_health,
+        .fini = s_fini,
+    };
+    return geak_service_main (&def, argc, argv);
+}

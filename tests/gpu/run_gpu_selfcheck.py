@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""GPU check of the evaluation harness (run on a machine with a GPU, without TRITON_INTERPRET).
+
+    python3 tests/gpu/run_gpu_selfcheck.py [--tasks gelu,softmax] [--reps 100] [--throughput 20]
+
+1. For every task: the task's own reference evaluated as the candidate, mode "full":
+   must pass; its speedup over itself should be 1.00 +- 0.03.
+2. selfcheck of every task (reference vs oracle, twice, fresh processes).
+3. Throughput: evaluations per minute through the fork server (correctness mode, fresh seed
+   each) vs a naive baseline that starts one fresh python process per evaluation.
+Exits non-zero when a reference fails, a selfcheck is not ok, or a speedup is off by > 3%.
+"""
+import argparse
+import json
+import os
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+EVALUATOR = os.path.join(ROOT, "services", "evaluator")
+TASKS = os.path.join(ROOT, "tasks")
+DROP_UID = 65534 if os.geteuid() == 0 else None
+
+
+class ForkServer:
+    def __init__(self, cache_dir, device_index=0):
+        req_r, self.req_w = os.pipe()
+        self.resp_r, resp_w = os.pipe()
+        env = dict(os.environ, PYTHONPATH=EVALUATOR)
+        env.pop("TRITON_INTERPRET", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "harness.forkserver", "--req-fd", str(req_r), "--resp-fd", str(resp_w),
+             "--cache-dir", cache_dir, "--device-index", str(device_index)],
+            pass_fds=(req_r, resp_w), env=env, cwd=EVALUATOR)
+        os.close(req_r)
+        os.close(resp_w)
+        self.buf = b""
+
+    def send(self, obj):
+        os.write(self.req_w, (json.dumps(obj) + "\n").encode())
+
+    def recv(self, timeout=900.0):
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            r, _, _ = select.select([self.resp_r], [], [], max(0.0, deadline - time.monotonic()))
+            if not r:
+                raise TimeoutError("fork server silent")
+            chunk = os.read(self.resp_r, 1 << 16)
+            if not chunk:
+                raise EOFError("fork server exited")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def eval(self, task_dir, code, seed, mode="full", reps=100, timeout_s=600):
+        sb = tempfile.mkdtemp(prefix="geak-gpu-sb-")
+        try:
+            with open(os.path.join(sb, "candidate.py"), "w") as f:
+                f.write(code)
+            self.send({"op": "eval", "id": "%s-%d" % (os.path.basename(task_dir), seed), "task_dir": task_dir,
+                       "sandbox_dir": sb, "code_file": "candidate.py", "seed": seed, "mode": mode,
+                       "perf_reps": reps, "timeout_s": timeout_s, "check_determinism": mode == "full",
+                       "limits": {"nofile": 1024, "fsize_mb": 1024}, "drop_uid": DROP_UID})
+            while True:
+                msg = self.recv(timeout_s + 60)
+                if msg.get("event") == "result":
+                    return msg["result"]
+        finally:
+            shutil.rmtree(sb, ignore_errors=True)
+
+    def close(self):
+        try:
+            self.send({"op": "quit"})
+            self.recv(30)
+        except Exception:
+            pass
+        self.proc.wait(30)
+
+
+NAIVE = r'''
+import sys, importlib.util, torch
+task = sys.argv[1]; seed = int(sys.argv[2])
+def load(name, path):
+    s = importlib.util.spec_from_file_location(name, path); m = importlib.util.module_from_spec(s)
+    s.loader.exec_module(m); return m
+import json
+meta = json.load(open(task + "/task.json"))
+spec = load("spec", task + "/spec.py"); cand = load("cand", sys.argv[3])
+fn = getattr(cand, meta["entry"]["name"])
+ok = True
+for i, case in enumerate(spec.correctness_cases(False)):
+    inp = spec.make_inputs(case, seed + i, "cuda")
+    want = spec.oracle(*inp); got = fn(*inp); torch.cuda.synchronize()
+    tol = meta["tolerances"][case["dtype"]]
+    ok &= bool(torch.allclose(got.float(), want.float(), atol=tol["atol"], rtol=tol["rtol"]))
+print("PASS" if ok else "FAIL")
+'''
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tasks", default=",".join(sorted(d for d in os.listdir(TASKS)
+                                                       if os.path.isfile(os.path.join(TASKS, d, "task.json")))))
+    ap.add_argument("--reps", type=int, default=100)
+    ap.add_argument("--throughput", type=int, default=20, help="evaluations for the throughput comparison")
+    ap.add_argument("--skip-selfcheck", action="store_true")
+    args = ap.parse_args()
+    cache = tempfile.mkdtemp(prefix="geak-gpu-cache-")
+    fs = ForkServer(cache)
+    bad = 0
+    try:
+        fs.send({"op": "ping"})
+        dev = fs.recv(300)["device"]
+        print("device:", json.dumps(dev))
+        if dev.get("interpreted"):
+            print("no GPU (or TRITON_INTERPRET set): nothing to time")
+            return 2
+        print("\n%-10s %-6s %8s %10s %10s %8s %8s %8s %s" % ("task", "class", "speedup", "ref_ms", "cand_ms",
+                                                           "ref_cv", "GB/s", "TFLOPS", "eval_s"))
+        for name in args.tasks.split(","):
+            tdir = os.path.join(TASKS, name)
+            with open(os.path.join(tdir, "reference.py")) as f:
+                code = f.read()
+            r = fs.eval(tdir, code, seed=17, reps=args.reps)
+            rs, cs = r["reference"], r["candidate"]
+            cv = rs["stdev_ms"] / rs["median_ms"] if rs["median_ms"] else 0
+            print("%-10s %-6s %8.3f %10.4f %10.4f %8.3f %8.1f %8.1f %.1f %s" % (
+                name, r["error_class"][:6], r["speedup"], rs["median_ms"], cs["median_ms"], cv,
+                r["gbps"], r["tflops"], r["eval_ms"] / 1e3, r["error_message"][:200]))
+            print("   phases_ms=%s sandbox=%s %s" % (json.dumps(r.get("phases_ms", {})), r.get("sandbox", ""),
+                                                   r.get("timing_note", "")))
+            if r["error_class"] != "pass" or not r["timed"] or abs(r["speedup"] - 1.0) > 0.03:
+                bad += 1
+                if r["error_class"] != "pass":
+                    print("   trace:", r.get("trace", "")[-1500:])
+        if not args.skip_selfcheck:
+            print()
+            for name in args.tasks.split(","):
+                t0 = time.monotonic()
+                fs.send({"op": "selfcheck", "id": name, "task_dir": os.path.join(TASKS, name),
+                         "drop_uid": DROP_UID})
+                sc = fs.recv(900)["result"]
+                print("selfcheck %-10s %-7s %.1fs %s" % (name, sc["status"], time.monotonic() - t0, sc["reason"][:300]))
+                bad += sc["status"] != "ok"
+
+        # ---- throughput: fork server vs one fresh python per evaluation
+        n = args.throughput
+        if n > 0:
+            tdir = os.path.join(TASKS, "gelu")
+            with open(os.path.join(tdir, "reference.py")) as f:
+                code = f.read()
+            fs.eval(tdir, code, seed=1, mode="correctness")  # warm
+            t0 = time.monotonic()
+            passed = 0
+            for i in range(n):
+                passed += fs.eval(tdir, code, seed=100 + i, mode="correctness")["error_class"] == "pass"
+            fs_s = time.monotonic() - t0
+            last = fs.eval(tdir, code, seed=99, mode="correctness")
+            print("one correctness eval: %.2f s, phases_ms=%s" % (last["eval_ms"] / 1e3, json.dumps(last.get("phases_ms"))))
+            tmp = tempfile.mkdtemp()
+            cand = os.path.join(tmp, "cand.py")
+            shutil.copy(os.path.join(tdir, "reference.py"), cand)
+            m = max(3, n // 4)
+            t0 = time.monotonic()
+            for i in range(m):
+                subprocess.run([sys.executable, "-c", NAIVE, tdir, str(200 + i), cand], check=False,
+                               stdout=subprocess.DEVNULL)
+            naive_s = time.monotonic() - t0
+            shutil.rmtree(tmp, ignore_errors=True)
+            print("\nthroughput (gelu, correctness mode): fork server %.1f evals/min (%d/%d pass, %.2f s each), "
+                  "fresh python per eval %.1f evals/min (%.2f s each): x%.1f"
+                  % (60 * n / fs_s, passed, n, fs_s / n, 60 * m / naive_s, naive_s / m, (naive_s / m) / (fs_s / n)))
+    finally:
+        fs.close()
+        shutil.rmtree(cache, ignore_errors=True)
+    print("\n%s" % ("ALL OK" if bad == 0 else "%d PROBLEM(S)" % bad))
+    return 0 if bad == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,441 @@
+"""Tests of the Python evaluation harness (services/evaluator/harness) under TRITON_INTERPRET=1.
+
+One real fork server per module, driven over os.pipe() pipes exactly as the C evaluator
+drives it; every hostile candidate must get its class and the same server must keep serving.
+"""
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+EVALUATOR = os.path.join(ROOT, "services", "evaluator")
+TASKS = os.path.join(ROOT, "tasks")
+GELU = os.path.join(TASKS, "gelu")
+DROP_UID = 65534 if os.geteuid() == 0 else None
+LIMITS = {"cpu_s": 60, "nofile": 256, "fsize_mb": 64, "as_mb": 2048, "nproc": 4096}
+
+
+class ForkServer:
+    def __init__(self, cache_dir):
+        req_r, self.req_w = os.pipe()
+        self.resp_r, resp_w = os.pipe()
+        env = dict(os.environ, TRITON_INTERPRET="1", PYTHONPATH=EVALUATOR)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "harness.forkserver", "--req-fd", str(req_r), "--resp-fd", str(resp_w),
+             "--cache-dir", cache_dir],
+            pass_fds=(req_r, resp_w), env=env, cwd=EVALUATOR, stdout=subprocess.DEVNULL)
+        os.close(req_r)
+        os.close(resp_w)
+        self.buf = b""
+
+    def send(self, obj):
+        os.write(self.req_w, (json.dumps(obj) + "\n").encode())
+
+    def recv(self, timeout=120.0):
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            r, _, _ = select.select([self.resp_r], [], [], max(0.0, left))
+            if not r:
+                raise TimeoutError("no response from the fork server")
+            chunk = os.read(self.resp_r, 1 << 16)
+            if not chunk:
+                raise EOFError("fork server closed its response pipe")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def close(self):
+        try:
+            self.send({"op": "quit"})
+            self.recv(10)
+        except Exception:
+            pass
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        os.close(self.req_w)
+        os.close(self.resp_r)
+
+
+@pytest.fixture(scope="module")
+def server():
+    cache = tempfile.mkdtemp(prefix="geak-harness-test-cache-")
+    fs = ForkServer(cache)
+    fs.cache = cache
+    fs.send({"op": "ping"})
+    pong = fs.recv(120)
+    assert pong["op"] == "pong"
+    fs.pid = pong["pid"]
+    yield fs
+    fs.close()
+    shutil.rmtree(cache, ignore_errors=True)
+
+
+_seed = [1000]
+
+
+def evaluate(fs, code, task=GELU, kill_after=None, **over):
+    """Send one eval request for `code`; -> result dict.  kill_after plays the C side's
+    wall-clock timeout: kill the reported process group if no result came by then."""
+    sb = tempfile.mkdtemp(prefix="geak-sb-")
+    try:
+        with open(os.path.join(sb, "candidate.py"), "w") as f:
+            f.write(code)
+        _seed[0] += 1
+        req = {"op": "eval", "id": "t%d" % _seed[0], "task_dir": task, "sandbox_dir": sb,
+               "code_file": "candidate.py", "seed": _seed[0], "mode": "correctness", "perf_reps": 5,
+               "timeout_s": 60, "check_determinism": False, "limits": dict(LIMITS), "drop_uid": DROP_UID}
+        req.update(over)
+        fs.send(req)
+        first = fs.recv(60)
+        if first.get("event") == "result":  # rejected before any child existed (screen)
+            assert first["id"] == req["id"]
+            return first["result"]
+        assert first == {"id": req["id"], "event": "started", "pgid": first["pgid"]}
+        try:
+            msg = fs.recv(kill_after if kill_after is not None else 120)
+        except TimeoutError:
+            os.killpg(first["pgid"], signal.SIGKILL)
+            msg = fs.recv(30)
+        assert msg["id"] == req["id"] and msg["event"] == "result"
+        return msg["result"]
+    finally:
+        shutil.rmtree(sb, ignore_errors=True)
+
+
+def reference_code(task=GELU):
+    with open(os.path.join(task, "reference.py")) as f:
+        return f.read()
+
+
+KERNEL = '''
+import torch
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _k(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    y = 0.5 * x * (1.0 + tl.math.erf(x * 0.7071067811865476))
+    tl.store(out_ptr + offs, (y * SCALE).to(out_ptr.dtype.element_ty), mask=mask)
+
+
+SCALE = 1.0
+
+
+def launch(x, out):
+    if x.numel():
+        _k[(triton.cdiv(x.numel(), 1024),)](x, out, x.numel(), BLOCK=1024)
+    return out
+'''
+
+
+def cand(body, prelude=""):
+    return prelude + KERNEL + "\n" + body
+
+
+# ------------------------------------------------------------------ good candidates
+
+def test_ping_reports_interpreted_cpu(server):
+    server.send({"op": "ping"})
+    pong = server.recv()
+    d = pong["device"]
+    assert d["vendor"] == "cpu" and d["interpreted"] is True and d["arch"] == "cpu"
+
+
+def test_reference_passes(server):
+    r = evaluate(server, reference_code(), check_determinism=True)
+    assert r["error_class"] == "pass", r
+    assert r["call_ok"] and r["exec_ok"] and not r["timed"]
+    assert len(r["verdicts"]) >= 6 and all(v["ok"] for v in r["verdicts"])
+    assert any("reseeded" in v["label"] for v in r["verdicts"])
+    assert r["device"]["interpreted"] is True
+
+
+def test_reference_passes_full_mode_untimed(server):
+    r = evaluate(server, reference_code(), mode="full")
+    assert r["error_class"] == "pass" and r["timed"] is False and r["speedup"] == 0.0
+
+
+def test_other_task_reference_passes(server):
+    r = evaluate(server, reference_code(os.path.join(TASKS, "softmax")), task=os.path.join(TASKS, "softmax"))
+    assert r["error_class"] == "pass", r
+
+
+# ------------------------------------------------------------------ wrong answers
+
+def test_wrong_values_mismatch(server):
+    r = evaluate(server, cand("def gelu(x):\n    return launch(x, torch.empty_like(x))\n").replace(
+        "SCALE = 1.0", "SCALE = 1.01"))
+    assert r["error_class"] == "mismatch", r
+    bad = [v for v in r["verdicts"] if not v["ok"]]
+    assert bad and bad[0]["index"] == 0 and bad[0]["max_abs_err"] > 0 and "out of tolerance" in bad[0]["message"]
+    assert r["call_ok"] and not r["exec_ok"]
+
+
+def test_wrong_shape_mismatch(server):
+    r = evaluate(server, cand("def gelu(x):\n    return launch(x, torch.empty_like(x)).unsqueeze(0)\n"))
+    assert r["error_class"] == "mismatch" and "shape" in r["error_message"], r
+
+
+def test_torch_only_no_kernel(server):
+    r = evaluate(server, "import torch\n\ndef gelu(x):\n    return torch.nn.functional.gelu(x.float()).to(x.dtype)\n")
+    assert r["error_class"] == "no_kernel_launched", r
+
+
+def test_input_mutated(server):
+    r = evaluate(server, cand("def gelu(x):\n    out = launch(x, torch.empty_like(x))\n    x.zero_()\n    return out\n"))
+    assert r["error_class"] == "input_mutated", r
+
+
+def test_in_place_result_is_input_mutation(server):
+    r = evaluate(server, cand("def gelu(x):\n    return launch(x, x)\n"))
+    assert r["error_class"] == "input_mutated", r
+
+
+def test_cached_output_by_shape_fails(server):
+    body = ("_cache = {}\n\ndef gelu(x):\n"
+            "    key = (tuple(x.shape), x.dtype)\n"
+            "    if key in _cache:\n"
+            "        return _cache[key].clone()\n"
+            "    out = launch(x, torch.empty_like(x))\n"
+            "    _cache[key] = out.clone()\n"
+            "    return out\n")
+    r = evaluate(server, cand(body))
+    assert r["error_class"] == "mismatch", r
+    assert any("reseeded" in v["label"] and not v["ok"] for v in r["verdicts"])
+
+
+def test_precomputed_guessed_inputs_fail(server):
+    body = ("torch.manual_seed(0)\n_pre = {}\nfor n in (1000, 4097, 333, 1, 16384):\n"
+            "    for dt in (torch.float32, torch.float16, torch.bfloat16):\n"
+            "        g = (torch.randn(n) * 3).to(dt)\n"
+            "        _pre[(n, dt)] = launch(g, torch.empty_like(g))\n"
+            "def gelu(x):\n"
+            "    launch(x, torch.empty_like(x))\n"
+            "    return _pre.get((x.numel(), x.dtype), x).clone()\n")
+    r = evaluate(server, cand(body))
+    assert r["error_class"] == "mismatch", r
+
+
+def test_freed_buffer_reuse_fails(server):
+    body = ("def gelu(x):\n"
+            "    tmp = launch(x, torch.empty_like(x))\n"
+            "    del tmp\n"
+            "    return torch.empty_like(x)\n")
+    r = evaluate(server, cand(body))
+    assert r["error_class"] == "mismatch", r
+    assert "NaN" in r["error_message"] or "tolerance" in r["error_message"]
+
+
+def test_side_stream_forbidden(server):
+    body = ("def gelu(x):\n    s = torch.cuda.Stream()\n    with torch.cuda.stream(s):\n"
+            "        return launch(x, torch.empty_like(x))\n")
+    r = evaluate(server, cand(body))
+    assert r["error_class"] == "forbidden_construct" and "line" in r["error_message"], r
+
+
+# ------------------------------------------------------------------ hostile candidates
+
+def test_hang_killed_by_caller_then_server_serves(server):
+    r = evaluate(server, cand("def gelu(x):\n    while True:\n        pass\n"), kill_after=2.0)
+    assert r["error_class"] == "runtime_error" and "SIGKILL" in r["error_message"], r
+    r = evaluate(server, reference_code())
+    assert r["error_class"] == "pass"
+
+
+def test_hang_rlimit_cpu(server):
+    lim = dict(LIMITS, cpu_s=1)
+    r = evaluate(server, cand("def gelu(x):\n    while True:\n        pass\n"), limits=lim)
+    assert r["error_class"] == "timeout" and "RLIMIT_CPU" in r["error_message"], r
+
+
+def test_fork_static(server):
+    r = evaluate(server, "import os\n\ndef gelu(x):\n    for _ in range(100):\n        os.fork()\n")
+    assert r["error_class"] == "forbidden_construct", r
+
+
+def test_fork_dynamic(server):
+    body = ("def gelu(x):\n    f = getattr(__import__('o' + 's'), 'fo' + 'rk')\n"
+            "    for _ in range(100):\n        try:\n            f()\n        except Exception:\n            pass\n"
+            "    return launch(x, torch.empty_like(x))\n")
+    r = evaluate(server, cand(body))
+    assert r["error_class"] in ("sandbox_violation", "forbidden_construct"), r
+    assert r["error_class"] == "sandbox_violation"
+
+
+def test_subprocess_dynamic(server):
+    body = ("def gelu(x):\n    sp = __import__('sub' + 'process')\n    sp.run(['true'])\n"
+            "    return launch(x, torch.empty_like(x))\n")
+    r = evaluate(server, cand(body))
+    assert r["error_class"] == "sandbox_violation", r
+
+
+def test_memory_hog(server):
+    lim = dict(LIMITS, as_mb=256)
+    r = evaluate(server, cand("def gelu(x):\n    junk = bytearray(8 << 30)\n    return launch(x, torch.empty_like(x))\n"),
+                 limits=lim)
+    assert r["error_class"] in ("runtime_error", "sandbox_violation"), r
+
+
+def test_socket_static(server):
+    r = evaluate(server, "import socket\n\ndef gelu(x):\n    socket.create_connection(('1.1.1.1', 80))\n")
+    assert r["error_class"] == "forbidden_construct", r
+
+
+def test_socket_dynamic(server):
+    body = ("def gelu(x):\n    s = __import__('soc' + 'ket')\n"
+            "    try:\n        s.socket(s.AF_INET, s.SOCK_STREAM).connect(('127.0.0.1', 9))\n"
+            "    except Exception:\n        pass\n"
+            "    return launch(x, torch.empty_like(x))\n")
+    r = evaluate(server, cand(body))
+    assert r["error_class"] == "sandbox_violation" and "socket" in r["error_message"], r
+
+
+def test_write_outside_sandbox(server):
+    target = os.path.join(tempfile.gettempdir(), "geak-escape-%d.txt" % os.getpid())
+    body = ("def gelu(x):\n    try:\n        with open(%r, 'w') as f:\n            f.write('x')\n"
+            "    except Exception:\n        pass\n    return launch(x, torch.empty_like(x))\n" % target)
+    r = evaluate(server, cand(body))
+    assert r["error_class"] == "sandbox_violation", r
+    assert not os.path.exists(target)
+
+
+def test_write_inside_sandbox_allowed(server):
+    body = ("def gelu(x):\n    with open('scratch.txt', 'w') as f:\n        f.write('ok')\n"
+            "    print('hello from the candidate')\n    return launch(x, torch.empty_like(x))\n")
+    r = evaluate(server, cand(body))
+    assert r["error_class"] == "pass", r
+
+
+def test_read_oracle_cache_refused(server):
+    # the oracle's outputs are cached under the server's cache dir: never readable by a candidate
+    body = ("def gelu(x):\n    o = __import__('o' + 's')\n"
+            "    try:\n        print(o.listdir(%r))\n    except Exception:\n        pass\n"
+            "    return launch(x, torch.empty_like(x))\n" % server.cache)
+    r = evaluate(server, cand(body))
+    assert r["error_class"] == "sandbox_violation" and "listing" in r["error_message"], r
+
+
+def test_read_task_files_refused(server):
+    body = ("def gelu(x):\n    try:\n        print(open(%r).read())\n    except Exception:\n        pass\n"
+            "    return launch(x, torch.empty_like(x))\n" % os.path.join(GELU, "spec.py"))
+    r = evaluate(server, cand(body))
+    assert r["error_class"] == "sandbox_violation", r
+
+
+def test_exit_early_static(server):
+    r = evaluate(server, "import os\n\ndef gelu(x):\n    os._exit(0)\n")
+    assert r["error_class"] == "forbidden_construct", r
+
+
+def test_exit_early_dynamic(server):
+    body = "def gelu(x):\n    getattr(__import__('o' + 's'), '_ex' + 'it')(0)\n"
+    r = evaluate(server, cand(body))
+    assert r["error_class"] == "runtime_error" and "before delivering" in r["error_message"], r
+
+
+def test_monkeypatch_static(server):
+    r = evaluate(server, cand("torch.allclose = lambda *a, **k: True\n\ndef gelu(x):\n    return x\n"))
+    assert r["error_class"] == "forbidden_construct" and "allclose" in r["error_message"], r
+    r = evaluate(server, cand("import harness\n\ndef gelu(x):\n    return x\n"))
+    assert r["error_class"] == "forbidden_construct", r
+
+
+def test_monkeypatch_dynamic_does_not_pass(server):
+    body = ("t = __import__('tor' + 'ch')\n"
+            "b = __import__('built' + 'ins')\n"
+            "sa = getattr(b, 'set' + 'attr')\n"
+            "sa(t, 'all' + 'close', lambda *a, **k: True)\n"
+            "sa(t, 'equal', lambda *a, **k: True)\n"
+            "for name in list(getattr(__import__('s' + 'ys'), 'mod' + 'ules')):\n"
+            "    if name.startswith('har' + 'ness'):\n"
+            "        m = getattr(__import__('s' + 'ys'), 'mod' + 'ules')[name]\n"
+            "        for fn in ('compare', 'same_bits', 'digest_tensors'):\n"
+            "            try:\n                sa(m, fn, lambda *a, **k: (True, 0.0, 0.0, ''))\n"
+            "            except Exception:\n                pass\n"
+            "def gelu(x):\n    launch(x, torch.empty_like(x))\n    return x * 0\n")
+    r = evaluate(server, cand(body))
+    assert r["error_class"] != "pass", r
+    assert r["error_class"] in ("mismatch", "sandbox_violation"), r
+
+
+def test_frame_walk_dynamic_refused(server):
+    body = ("def gelu(x):\n    f = getattr(__import__('s' + 'ys'), '_get' + 'frame')(1)\n"
+            "    return launch(x, torch.empty_like(x))\n")
+    r = evaluate(server, cand(body))
+    assert r["error_class"] == "sandbox_violation", r
+
+
+def test_forged_result_frame_rejected(server):
+    body = ("def gelu(x):\n    o = __import__('o' + 's')\n"
+            "    for fd in range(3, 64):\n"
+            "        try:\n            getattr(o, 'wri' + 'te')(fd, b'\\x10\\x00\\x00\\x00\\x00\\x00\\x00\\x00' + b'A' * 48)\n"
+            "        except Exception:\n            pass\n"
+            "    return launch(x, torch.empty_like(x))\n")
+    r = evaluate(server, cand(body))
+    assert r["error_class"] == "sandbox_violation" and "channel" in r["error_message"], r
+
+
+# ------------------------------------------------------------------ source-level failures
+
+def test_syntax_error(server):
+    r = evaluate(server, "def gelu(x)\n    return x\n")
+    assert r["error_class"] == "syntax_error" and "line 1" in r["error_message"], r
+
+
+def test_import_error(server):
+    r = evaluate(server, "import torch\nimport not_a_real_module_xyz\n\ndef gelu(x):\n    return x\n")
+    assert r["error_class"] == "import_error" and "not_a_real_module_xyz" in r["error_message"], r
+
+
+def test_missing_entry_point(server):
+    r = evaluate(server, "import torch\n\ndef not_gelu(x):\n    return x\n")
+    assert r["error_class"] == "import_error" and "gelu" in r["error_message"], r
+
+
+def test_runtime_error(server):
+    r = evaluate(server, cand("def gelu(x):\n    raise ValueError('boom')\n"))
+    assert r["error_class"] == "runtime_error" and "boom" in r["error_message"] and "Traceback" in r["trace"], r
+
+
+def test_empty_code(server):
+    r = evaluate(server, "   \n\n")
+    assert r["error_class"] == "no_code", r
+
+
+def test_harness_error_is_ours(server):
+    r = evaluate(server, reference_code(), task=os.path.join(TASKS, "does-not-exist"))
+    assert r["error_class"] == "harness_error", r
+
+
+# ------------------------------------------------------------------ control ops
+
+def test_selfcheck_ok(server):
+    server.send({"op": "selfcheck", "id": "sc", "task_dir": GELU, "drop_uid": DROP_UID})
+    msg = server.recv(120)
+    assert msg["op"] == "selfcheck" and msg["result"]["status"] == "ok", msg
+
+
+def test_server_survived_everything(server):
+    server.send({"op": "ping"})
+    pong = server.recv()
+    assert pong["op"] == "pong" and pong["pid"] == server.pid
+    assert server.proc.poll() is None
+    server.send({"op": "bogus"})
+    assert server.recv()["op"] == "error"
+    os.write(server.req_w, b"{not json\n")
+    assert server.recv()["op"] == "error"
