@@ -25,6 +25,12 @@ wait_for() {   # wait_for SECONDS CMD...: poll a condition, bounded
 }
 
 REDIS_PORT=$(free_port); BROKER_PORT=$(free_port)
+if [ -z "${GEAK_LLM_PROVIDER:-}" ]; then
+    # No LLM endpoint configured: the LLM roles serve a scripted transcript
+    # through the replay provider (labelled as scripted in README.md).
+    export GEAK_LLM_PROVIDER=replay GEAK_LLM_REPLAY=demo/replay.jsonl GEAK_LLM_MODEL=scripted-replay
+    echo "demo: no LLM endpoint configured (GEAK_LLM_PROVIDER unset): LLM roles use the scripted replay in demo/replay.jsonl"
+fi
 export GEAK_BROKER="tcp://127.0.0.1:$BROKER_PORT" GEAK_REDIS_PORT=$REDIS_PORT GEAK_LOG_LEVEL=${GEAK_LOG_LEVEL:-warn}
 if ! python3 -c 'import torch; raise SystemExit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
     export TRITON_INTERPRET=1

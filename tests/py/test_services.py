@@ -19,9 +19,14 @@ def broker(tmp_path):
 
 
 def start_role(tmp_path, role, endpoint, *extra):
+    # The LLM roles need a provider; the replay provider needs no network.
+    replay = tmp_path / "replay.jsonl"
+    replay.write_text('{"role": "generator", "task": "x", "reply": "```python\\nx = 1\\n```"}\n')
+    env = {"GEAK_LLM_PROVIDER": "replay", "GEAK_LLM_REPLAY": str(replay),
+           "GEAK_LLM_MODEL": "replay"}
     return Proc([os.path.join(BIN, f"geak-{role}"), "--broker", endpoint,
                  "--heartbeat-ms", "200", *extra],
-                str(tmp_path / f"{role}-{len(list(tmp_path.iterdir()))}.log"))
+                str(tmp_path / f"{role}-{len(list(tmp_path.iterdir()))}.log"), env=env)
 
 
 def ping_ok(endpoint, service):
@@ -35,7 +40,7 @@ def test_every_role_answers_health(tmp_path, broker):
         for role in ROLES:
             health = wait_until(lambda: ping_ok(broker, f"geak.{role}"), what=f"{role} health")
             assert health["service"] == f"geak.{role}"
-            assert health["implementation"] == "none"
+            assert health["implementation"] == "llm"
             assert health["version"]
     finally:
         for p in procs:
