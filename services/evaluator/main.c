@@ -24,7 +24,7 @@
 #include "geak_sandbox.h"
 #include "geak_service.h"
 #include "eval_result.h"
-#include "extract.h"
+#include "geak_extract.h"
 #include "harness_proc.h"
 
 #include <limits.h>
@@ -494,7 +494,7 @@ s_handle (void *state, geak_service_call_t *call, const Geak__Envelope *request,
     bool determinism = opt && opt->check_determinism;
 
     Geak__EvalResult *result = NULL;
-    char *code = extract_code (er->candidate->code);
+    char *code = geak_extract_code (er->candidate->code, strlen (er->candidate->code), NULL);
     if (!code)
         result = eval_result_new (GEAK__ERROR_CLASS__NO_CODE,
                                   "the candidate holds no Python code to run");
@@ -555,7 +555,6 @@ main (int argc, char *argv [])
         bool verbose = argc > 2 && strcmp (argv [2], "-v") == 0;
         geak_log_init ("evaluator");
         int failed = 0;
-        failed += extract_selftest (verbose) != 0;
         failed += eval_result_selftest (verbose) != 0;
         printf ("evaluator selftest: %s\n", failed ? "FAILED" : "ok");
         return failed ? 1 : 0;
