@@ -4,6 +4,7 @@
 #include "geak_config.h"
 #include "geak_log.h"
 #include "geak_prompt.h"
+#include "geak_extract.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -244,6 +245,51 @@ geak_role_pack_reply (const Geak__Envelope *request, const char *sender, Geak__C
     env.body_case = GEAK__ENVELOPE__BODY_ROLE_REPLY;
     env.role_reply = &reply;
     return geak_proto_pack (&env, data, size);
+}
+
+geak_rc_t
+geak_role_answer (geak_role_t *self, int thread, const Geak__Envelope *request,
+                  const geak_role_ask_t *ask, Geak__Lineage *lineage, size_t prose_max,
+                  const char *event, const char *detail,
+                  uint8_t **reply_data, size_t *reply_size, char **error_message)
+{
+    char *reply = NULL;
+    char prompt_ref [GEAK_STORE_REF_SIZE], reply_ref [GEAK_STORE_REF_SIZE];
+    Geak__LlmUsage usage;
+    geak_rc_t rc = geak_role_ask (self, thread, ask, &reply, &usage, prompt_ref, reply_ref,
+                                  error_message);
+    if (rc != GEAK_OK)
+        return rc;
+    size_t reply_len = strlen (reply);
+    geak_extract_kind_t kind;
+    char *code = geak_extract_code (reply, reply_len, &kind);
+    char *prose = prose_max ? geak_extract_prose (reply, reply_len, prose_max) : NULL;
+    char attempt_id [33];
+    geak_role_new_attempt_id (attempt_id);
+    Geak__Candidate candidate = GEAK__CANDIDATE__INIT;
+    candidate.attempt_id = attempt_id;
+    candidate.code = code ? code : "";
+    candidate.lineage = lineage;
+    candidate.usage = &usage;
+    candidate.prompt_ref = prompt_ref;
+    candidate.reply_ref = reply_ref;
+    candidate.diagnosis = prose ? prose : "";
+    geak_info (event, "task=%s sample=%u iteration=%u parent=%s attempt=%s impl=%s extract=%s "
+               "code_bytes=%zu prose_bytes=%zu tokens_in=%llu tokens_out=%llu retries=%u%s%s",
+               lineage->task, lineage->sample, lineage->iteration, lineage->parent_attempt,
+               attempt_id, lineage->implementation, geak_extract_kind_name (kind),
+               code ? strlen (code) : 0, prose ? strlen (prose) : 0,
+               (unsigned long long) usage.tokens_in, (unsigned long long) usage.tokens_out,
+               usage.retries, detail ? " " : "", detail ? detail : "");
+    rc = geak_role_pack_reply (request, geak_role_name (self), &candidate,
+                               code ? GEAK__ERROR_CLASS__ERROR_CLASS_UNSPECIFIED
+                                    : GEAK__ERROR_CLASS__NO_CODE,
+                               code ? NULL : "the LLM reply held no usable code",
+                               reply_data, reply_size);
+    free (code);
+    free (prose);
+    free (reply);
+    return rc;
 }
 
 int

@@ -58,6 +58,17 @@ geak_rc_t geak_role_ask (geak_role_t *self, int thread, const geak_role_ask_t *a
                          char prompt_ref [GEAK_STORE_REF_SIZE],
                          char reply_ref [GEAK_STORE_REF_SIZE], char **error);
 
+//  The whole answer of an LLM role: ask (geak_role_ask), extract the code,
+//  build the Candidate (new attempt id, lineage, usage, prompt/reply refs;
+//  with prose_max > 0 the reply's prose, cut to prose_max bytes, becomes the
+//  diagnosis), log one `event` line (with `detail` appended, may be NULL)
+//  and pack the RoleReply; a reply without code gets error class NO_CODE.
+//  Returns what geak_service's handler returns.
+geak_rc_t geak_role_answer (geak_role_t *self, int thread, const Geak__Envelope *request,
+                            const geak_role_ask_t *ask, Geak__Lineage *lineage,
+                            size_t prose_max, const char *event, const char *detail,
+                            uint8_t **reply_data, size_t *reply_size, char **error_message);
+
 //  A fresh attempt id (32 hex chars + NUL).
 void geak_role_new_attempt_id (char id [33]);
 

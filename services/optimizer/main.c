@@ -182,41 +182,11 @@ s_handle_llm (void *state, geak_service_call_t *call, const Geak__Envelope *requ
         .instruction = req->task->instruction, .sample = lineage.sample,
         .iteration = lineage.iteration, .options = req->options,
     };
-    char *reply = NULL, *error = NULL;
-    char prompt_ref [GEAK_STORE_REF_SIZE], reply_ref [GEAK_STORE_REF_SIZE];
-    Geak__LlmUsage usage;
-    rc = geak_role_ask (role, geak_service_call_thread (call), &ask, &reply, &usage,
-                        prompt_ref, reply_ref, &error);
+    char detail [64];
+    snprintf (detail, sizeof detail, "history=%zu", req->n_history);
+    rc = geak_role_answer (role, geak_service_call_thread (call), request, &ask, &lineage,
+                           4000, "optimized", detail, reply_data, reply_size, error_message);
     free (user);
-    if (rc != GEAK_OK) {
-        *error_message = error;
-        return rc;
-    }
-    geak_extract_kind_t kind;
-    char *code = geak_extract_code (reply, strlen (reply), &kind);
-    char *notes = geak_extract_prose (reply, strlen (reply), 4000);
-    char attempt_id [33];
-    geak_role_new_attempt_id (attempt_id);
-    Geak__Candidate candidate = GEAK__CANDIDATE__INIT;
-    candidate.attempt_id = attempt_id;
-    candidate.code = code ? code : "";
-    candidate.lineage = &lineage;
-    candidate.usage = &usage;
-    candidate.prompt_ref = prompt_ref;
-    candidate.reply_ref = reply_ref;
-    candidate.diagnosis = notes ? notes : "";
-    geak_info ("optimized", "task=%s impl=llm iteration=%u parent=%s attempt=%s history=%zu "
-               "extract=%s code_bytes=%zu", req->task->name, lineage.iteration,
-               lineage.parent_attempt, attempt_id, req->n_history, geak_extract_kind_name (kind),
-               code ? strlen (code) : 0);
-    rc = geak_role_pack_reply (request, "optimizer", &candidate,
-                               code ? GEAK__ERROR_CLASS__ERROR_CLASS_UNSPECIFIED
-                                    : GEAK__ERROR_CLASS__NO_CODE,
-                               code ? NULL : "the LLM reply held no usable code",
-                               reply_data, reply_size);
-    free (code);
-    free (notes);
-    free (reply);
     return rc;
 }
 

@@ -143,43 +143,13 @@ s_handle (void *state, geak_service_call_t *call, const Geak__Envelope *request,
         .instruction = req->task->instruction, .sample = lineage.sample,
         .iteration = lineage.iteration, .options = req->options,
     };
-    char *reply = NULL, *error = NULL;
-    char prompt_ref [GEAK_STORE_REF_SIZE], reply_ref [GEAK_STORE_REF_SIZE];
-    Geak__LlmUsage usage;
-    geak_rc_t rc = geak_role_ask (role, geak_service_call_thread (call), &ask, &reply, &usage,
-                                  prompt_ref, reply_ref, &error);
+    char detail [96];
+    snprintf (detail, sizeof detail, "error_class=%s",
+              geak_proto_class_name (req->result ? req->result->error_class : 0));
+    geak_rc_t rc = geak_role_answer (role, geak_service_call_thread (call), request, &ask, &lineage,
+                                     DIAGNOSIS_MAX, "reflected", detail, reply_data, reply_size,
+                                     error_message);
     free (user);
-    if (rc != GEAK_OK) {
-        *error_message = error;
-        return rc;
-    }
-    geak_extract_kind_t kind;
-    char *code = geak_extract_code (reply, strlen (reply), &kind);
-    char *diagnosis = geak_extract_prose (reply, strlen (reply), DIAGNOSIS_MAX);
-    char attempt_id [33];
-    geak_role_new_attempt_id (attempt_id);
-    Geak__Candidate candidate = GEAK__CANDIDATE__INIT;
-    candidate.attempt_id = attempt_id;
-    candidate.code = code ? code : "";
-    candidate.lineage = &lineage;
-    candidate.usage = &usage;
-    candidate.prompt_ref = prompt_ref;
-    candidate.reply_ref = reply_ref;
-    candidate.diagnosis = diagnosis ? diagnosis : "";
-    geak_info ("reflected", "task=%s iteration=%u parent=%s attempt=%s error_class=%s extract=%s "
-               "code_bytes=%zu diagnosis_bytes=%zu", req->task->name, lineage.iteration,
-               lineage.parent_attempt, attempt_id,
-               geak_proto_class_name (req->result ? req->result->error_class : 0),
-               geak_extract_kind_name (kind), code ? strlen (code) : 0,
-               diagnosis ? strlen (diagnosis) : 0);
-    rc = geak_role_pack_reply (request, "reflector", &candidate,
-                               code ? GEAK__ERROR_CLASS__ERROR_CLASS_UNSPECIFIED
-                                    : GEAK__ERROR_CLASS__NO_CODE,
-                               code ? NULL : "the LLM reply held no usable code",
-                               reply_data, reply_size);
-    free (code);
-    free (diagnosis);
-    free (reply);
     return rc;
 }
 
