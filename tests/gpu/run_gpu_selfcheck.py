@@ -6,8 +6,10 @@
 1. For every task: the task's own reference evaluated as the candidate, mode "full":
    must pass; its speedup over itself should be 1.00 +- 0.03.
 2. selfcheck of every task (reference vs oracle, twice, fresh processes).
-3. Throughput: evaluations per minute through the fork server (correctness mode, fresh seed
-   each) vs a naive baseline that starts one fresh python process per evaluation.
+3. Throughput: evaluations per minute (correctness mode, fresh seed each) through 1, 4 and 8
+   fork servers evaluating concurrently on the one GPU (the C evaluator with --threads N runs
+   one fork server per worker thread; correctness runs concurrently, only timing takes the
+   per-GPU lock) vs a naive baseline: one fresh python process per evaluation, one at a time.
 Exits non-zero when a reference fails, a selfcheck is not ok, or a speedup is off by > 3%.
 """
 import argparse
@@ -18,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -101,12 +104,109 @@ print("PASS" if ok else "FAIL")
 '''
 
 
+def _gelu_code():
+    tdir = os.path.join(TASKS, "gelu")
+    with open(os.path.join(tdir, "reference.py")) as f:
+        return tdir, f.read()
+
+
+def run_concurrent(servers, tdir, code, total, seed0):
+    """`total` correctness evals spread over the servers, one driving thread per server (the C
+    evaluator with --threads N: one fork server per worker thread, all on the same GPU).
+    -> (wall s, [per-eval latency s], passed, [phases_ms])"""
+    lock = threading.Lock()
+    todo = list(range(total))
+    lat, phases, passed = [], [], [0]
+
+    def worker(srv):
+        while True:
+            with lock:
+                if not todo:
+                    return
+                i = todo.pop()
+            t0 = time.monotonic()
+            r = srv.eval(tdir, code, seed=seed0 + i, mode="correctness")
+            dt = time.monotonic() - t0
+            with lock:
+                lat.append(dt)
+                phases.append(r.get("phases_ms", {}))
+                passed[0] += r["error_class"] == "pass"
+                if r["error_class"] != "pass":
+                    print("   eval %d: %s %s" % (i, r["error_class"], r["error_message"][:200]))
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=worker, args=(s,)) for s in servers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.monotonic() - t0, lat, passed[0], phases
+
+
+def _median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if xs else 0.0
+
+
+def throughput(fs, cache, n, concurrencies):
+    tdir, code = _gelu_code()
+    bad = 0
+    fs.eval(tdir, code, seed=1, mode="correctness")  # warm: Triton compile of this source
+    print("\nthroughput (gelu reference as the candidate, correctness mode, fresh seed each):")
+    # naive baseline: one fresh python per evaluation, sequential
+    tmp = tempfile.mkdtemp()
+    cand = os.path.join(tmp, "cand.py")
+    shutil.copy(os.path.join(tdir, "reference.py"), cand)
+    subprocess.run([sys.executable, "-c", NAIVE, tdir, "7", cand], check=False, stdout=subprocess.DEVNULL)
+    m = max(3, n // 4)
+    t0 = time.monotonic()
+    for i in range(m):
+        subprocess.run([sys.executable, "-c", NAIVE, tdir, str(200 + i), cand], check=False,
+                       stdout=subprocess.DEVNULL)
+    naive_s = (time.monotonic() - t0) / m
+    shutil.rmtree(tmp, ignore_errors=True)
+    naive_rate = 60.0 / naive_s
+    print("  %-38s %7.1f evals/min  latency %.2f s  (%d evals)" % ("naive: fresh python per eval, 1 at a time",
+                                                                  naive_rate, naive_s, m))
+    extra = []
+    try:
+        for c in concurrencies:
+            while len(extra) + 1 < c:
+                extra.append(ForkServer(cache))
+            servers = [fs] + extra[:c - 1]
+            cold = [srv for srv in servers if not getattr(srv, "warm", False)]
+            warm = [threading.Thread(target=srv.eval, args=(tdir, code, 2), kwargs={"mode": "correctness"})
+                    for srv in cold]  # warm in parallel: torch import, first fork
+            for t in warm:
+                t.start()
+            for t in warm:
+                t.join()
+            for srv in cold:
+                srv.warm = True
+            total = max(n, 3 * c)
+            wall, lat, passed, phases = run_concurrent(servers, tdir, code, total, 1000 * c)
+            rate = 60.0 * total / wall
+            ph = {}
+            for k in ("oracle_wait", "ready", "loaded", "checked"):
+                ph[k] = _median([p[k] for p in phases if k in p])
+            print("  %-38s %7.1f evals/min  latency %.2f s median (%d/%d pass): x%.1f vs naive   phases_ms(median)=%s"
+                  % ("fork server%s, %d concurrent" % ("s" if c > 1 else "", c), rate, _median(lat), passed, total,
+                     rate / naive_rate, json.dumps(ph)))
+            bad += passed != total
+    finally:
+        for srv in extra:
+            srv.close()
+    return bad
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tasks", default=",".join(sorted(d for d in os.listdir(TASKS)
                                                        if os.path.isfile(os.path.join(TASKS, d, "task.json")))))
     ap.add_argument("--reps", type=int, default=100)
     ap.add_argument("--throughput", type=int, default=20, help="evaluations for the throughput comparison")
+    ap.add_argument("--concurrency", default="1,4,8",
+                    help="fork servers evaluating at once on the GPU for the throughput comparison")
     ap.add_argument("--skip-selfcheck", action="store_true")
     args = ap.parse_args()
     cache = tempfile.mkdtemp(prefix="geak-gpu-cache-")
@@ -147,33 +247,10 @@ def main():
                 print("selfcheck %-10s %-7s %.1fs %s" % (name, sc["status"], time.monotonic() - t0, sc["reason"][:300]))
                 bad += sc["status"] != "ok"
 
-        # ---- throughput: fork server vs one fresh python per evaluation
+        # ---- throughput: fork servers (as deployed) vs one fresh python per evaluation
         n = args.throughput
         if n > 0:
-            tdir = os.path.join(TASKS, "gelu")
-            with open(os.path.join(tdir, "reference.py")) as f:
-                code = f.read()
-            fs.eval(tdir, code, seed=1, mode="correctness")  # warm
-            t0 = time.monotonic()
-            passed = 0
-            for i in range(n):
-                passed += fs.eval(tdir, code, seed=100 + i, mode="correctness")["error_class"] == "pass"
-            fs_s = time.monotonic() - t0
-            last = fs.eval(tdir, code, seed=99, mode="correctness")
-            print("one correctness eval: %.2f s, phases_ms=%s" % (last["eval_ms"] / 1e3, json.dumps(last.get("phases_ms"))))
-            tmp = tempfile.mkdtemp()
-            cand = os.path.join(tmp, "cand.py")
-            shutil.copy(os.path.join(tdir, "reference.py"), cand)
-            m = max(3, n // 4)
-            t0 = time.monotonic()
-            for i in range(m):
-                subprocess.run([sys.executable, "-c", NAIVE, tdir, str(200 + i), cand], check=False,
-                               stdout=subprocess.DEVNULL)
-            naive_s = time.monotonic() - t0
-            shutil.rmtree(tmp, ignore_errors=True)
-            print("\nthroughput (gelu, correctness mode): fork server %.1f evals/min (%d/%d pass, %.2f s each), "
-                  "fresh python per eval %.1f evals/min (%.2f s each): x%.1f"
-                  % (60 * n / fs_s, passed, n, fs_s / n, 60 * m / naive_s, naive_s / m, (naive_s / m) / (fs_s / n)))
+            bad += throughput(fs, cache, n, [int(c) for c in args.concurrency.split(",") if c.strip()])
     finally:
         fs.close()
         shutil.rmtree(cache, ignore_errors=True)

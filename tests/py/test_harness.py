@@ -170,6 +170,53 @@ def test_reference_passes_full_mode_untimed(server):
     assert r["error_class"] == "pass" and r["timed"] is False and r["speedup"] == 0.0
 
 
+@pytest.fixture(scope="module")
+def small_perf_task():
+    """gelu with one small perf case, so the timing path runs under the interpreter (time_on_cpu)."""
+    d = tempfile.mkdtemp(prefix="geak-task-")
+    t = os.path.join(d, "gelu")
+    shutil.copytree(GELU, t)
+    with open(os.path.join(t, "spec.py")) as f:
+        src = f.read()
+    src = src.replace('def perf_cases(interpreted):\n',
+                      'def perf_cases(interpreted):\n    return [{"dtype": "float32", "n": 2048, "label": "float32 n=2048"}]\n', 1)
+    with open(os.path.join(t, "spec.py"), "w") as f:
+        f.write(src)
+    yield t
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_timing_path_on_cpu(server, small_perf_task):
+    r = evaluate(server, reference_code(), task=small_perf_task, mode="full", time_on_cpu=True, perf_reps=16)
+    assert r["error_class"] == "pass" and r["timed"] is True, r
+    assert r["speedup"] > 0 and r["reference"]["n"] >= 15 and r["candidate"]["n"] == r["reference"]["n"], r
+    assert r["timing_plan"].startswith("samples x calls per perf case: "), r
+    assert r["verdicts"][-1]["label"] == "float32 n=2048" and r["verdicts"][-1]["ok"], r
+    assert "timing" in r["phases_ms"], r
+
+
+def test_timing_path_catches_wrong_output_after_timing(server, small_perf_task):
+    code = reference_code().replace("def gelu(", "_calls = [0]\n\ndef _gelu(", 1) + \
+        "\n\ndef gelu(x):\n    _calls[0] += 1\n    y = _gelu(x)\n    return y if _calls[0] < 12 else y + 1\n"
+    r = evaluate(server, code, task=small_perf_task, mode="full", time_on_cpu=True, perf_reps=16)
+    assert r["error_class"] == "mismatch" and "after timing" in r["error_message"], r
+
+
+def test_timing_plan():
+    sys.path.insert(0, EVALUATOR)
+    try:
+        from harness.forkserver import timing_plan, MAX_SAMPLE_MS, MIN_SAMPLES
+    finally:
+        sys.path.remove(EVALUATOR)
+    calls, n = timing_plan(0.13, 0.14, 100, 2000.0)
+    assert calls * 0.13 >= 1.0 and n == 100
+    assert timing_plan(5.0, 5.0, 100, 2000.0) == (1, 100)
+    calls, n = timing_plan(0.1, 10.0, 100, 2000.0)  # a slow candidate: samples stay bounded
+    assert calls * 10.0 <= MAX_SAMPLE_MS and n * calls * 10.1 <= 2000.0 + 100
+    calls, n = timing_plan(200.0, 200.0, 100, 2000.0)
+    assert calls == 1 and n == MIN_SAMPLES
+
+
 def test_other_task_reference_passes(server):
     r = evaluate(server, reference_code(os.path.join(TASKS, "softmax")), task=os.path.join(TASKS, "softmax"))
     assert r["error_class"] == "pass", r

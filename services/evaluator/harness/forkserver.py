@@ -44,6 +44,17 @@ for _m in ("torch._dynamo", "torch.fx.experimental.symbolic_shapes", "triton.com
 torch.set_num_threads(1)
 
 GRACE_S = 20.0
+# timing (docs/harness.md "Timing"): a sample covers `calls` back-to-back calls so that it lasts
+# >= SAMPLE_TARGET_MS; both sides use the same count; the samples of a perf case fit in the budget
+SAMPLE_TARGET_MS = 1.0
+MAX_CALLS = 256
+MAX_SAMPLE_MS = 25.0
+MIN_SAMPLES = 15
+TIMING_BUDGET_MS = 4000.0
+CALIBRATION_SAMPLES = 3
+WARMUP_CALLS = 10
+ROUND_SAMPLES = 10
+SAMPLE_OVERHEAD_MS = 0.6  # flush + synchronise + pre-sample spin + pipe round trip, per sample
 PRIORITY = ["sandbox_violation", "input_mutated", "mismatch", "no_kernel_launched", "nondeterministic"]
 SIGNAL_NAMES = {getattr(signal, n): n for n in dir(signal) if n.startswith("SIG") and not n.startswith("SIG_")}
 
@@ -147,6 +158,29 @@ class Child:
         self.close()
         return st
 
+    def discard(self):
+        """Kill the child's process group now (its results are all in) and close the pipes; the
+        exit (CUDA context teardown: ~0.3-0.5 s) is reaped later by reap_discarded()."""
+        self.kill()
+        self.close()
+        if self.poll() is None:
+            _DISCARDED.append(self)
+
+
+_DISCARDED = []
+
+
+def reap_discarded(deadline=None):
+    """Reap killed children without blocking (or until `deadline`). -> how many are still there."""
+    while _DISCARDED:
+        for c in list(_DISCARDED):
+            if c.poll() is not None:
+                _DISCARDED.remove(c)
+        if not _DISCARDED or deadline is None or time.monotonic() >= deadline:
+            break
+        time.sleep(0.002)
+    return len(_DISCARDED)
+
 
 def spawn(target, what):
     """Fork a child running target(key, ctl_r, data_w) (which must os._exit)."""
@@ -236,6 +270,7 @@ class Server:
                 self.respond({"op": "error", "message": "malformed request: %s" % e})
                 continue
             op = req.get("op")
+            reap_discarded()
             try:
                 if op == "ping":
                     self.respond({"op": "pong", "device": self.facts(), "pid": os.getpid(),
@@ -245,6 +280,7 @@ class Server:
                 elif op == "selfcheck":
                     self.respond({"op": "selfcheck", "id": req.get("id"), "result": self.selfcheck(req)})
                 elif op == "quit":
+                    reap_discarded(time.monotonic() + 10)
                     self.respond({"op": "bye"})
                     return
                 else:
@@ -428,7 +464,8 @@ class Server:
             return res, None
 
         seed = int(req.get("seed") or 0) & 0x7FFFFFFF
-        timed = mode == "full" and not interpreted
+        # time_on_cpu (tests, diagnostics): exercise the timing path under the interpreter too
+        timed = mode == "full" and (not interpreted or bool(req.get("time_on_cpu")))
         runs = self.make_runs(task, seed, interpreted, with_perf=timed)
         n_check = sum(1 for r in runs if r["kind"] != "perf")
         cache_path = self._cache_path(task, facts, seed, runs[:n_check])
@@ -444,26 +481,34 @@ class Server:
             if on_started:
                 on_started(cand.pid)
             res["sandbox"] = ""
-            if oracle is None:
-                t_or = time.monotonic()
-                oracle, frames = self.collect_oracle(ref, runs[:n_check], deadline)
-                res.setdefault("phases_ms", {})["oracle_wait"] = round((time.monotonic() - t_or) * 1e3, 1)
-                res["phases_ms"]["oracle_child"] = round(getattr(self, "last_oracle_ms", 0) or 0, 1)
-                if use_cache:
-                    try:
-                        self._cache_store(cache_path, frames)
-                    except OSError as e:
-                        _log("cache_store_failed", error=repr(e))
-            self.drive_candidate(cand, ref, task, runs, n_check, oracle, req, res, deadline, timed)
+            got_oracle = [oracle]
+
+            def get_oracle():
+                # called once the candidate has its run list: its calls overlap the oracle's work
+                if got_oracle[0] is None:
+                    t_or = time.monotonic()
+                    got_oracle[0], frames = self.collect_oracle(ref, runs[:n_check], deadline)
+                    res.setdefault("phases_ms", {})["oracle_wait"] = round((time.monotonic() - t_or) * 1e3, 1)
+                    res["phases_ms"]["oracle_child"] = round(getattr(self, "last_oracle_ms", 0) or 0, 1)
+                    if use_cache:
+                        try:
+                            self._cache_store(cache_path, frames)
+                        except OSError as e:
+                            _log("cache_store_failed", error=repr(e))
+                return got_oracle[0]
+
+            self.drive_candidate(cand, ref, task, runs, n_check, get_oracle, req, res, deadline, timed)
+            oracle = got_oracle[0]
         except HarnessFault as e:
             res.update(error_class="harness_error", error_message=str(e)[:4000], call_ok=False, exec_ok=False)
         finally:
+            # every frame the verdict needs has been read: kill now, reap later
             for c in (cand, ref):
                 if c is not None:
-                    c.finish(min(deadline, time.monotonic() + 10))
+                    c.discard()
         return res, oracle
 
-    def drive_candidate(self, cand, ref, task, runs, n_check, oracle, req, res, deadline, timed):
+    def drive_candidate(self, cand, ref, task, runs, n_check, get_oracle, req, res, deadline, timed):
         violations = []
         verdicts = res["verdicts"]
         outs = {}
@@ -502,6 +547,7 @@ class Server:
             # the seed-derived inputs are only drawn now, after the code is loaded
             cand.send({"cmd": "run", "runs": runs[:n_check],
                        "determinism": bool(req.get("check_determinism"))})
+            oracle = get_oracle()
             reps = 2 if req.get("check_determinism") else 1
             got = 0
             while got < n_check * reps:
@@ -624,8 +670,7 @@ class Server:
         return res
 
     def time_pair(self, cand, ref, task, runs, n_check, oracle, req, res, deadline):
-        reps = int(req.get("perf_reps") or 100)
-        chunk = max(1, reps // 10)
+        reps = max(1, min(10000, int(req.get("perf_reps") or 100)))
         perf = [i for i, r in enumerate(runs) if r["kind"] == "perf"]
         if not perf:
             return
@@ -638,41 +683,58 @@ class Server:
         for j, o in zip(perf, perf_oracle):
             oracle[j] = o
         res.setdefault("phases_ms", {})["perf_oracle"] = round((time.monotonic() - t_po) * 1e3, 1)
+        budget_ms = TIMING_BUDGET_MS / len(perf)
         with gpu_lock(self.cache_dir, self.device_index):
             if not ref.send({"cmd": "reference"}):
                 raise HarnessFault("reference child is gone")
             msg, _ = ref.recv(deadline)
             if msg.get("ev") != "loaded":
                 raise HarnessFault("reference did not load: %s" % msg.get("message"))
-            speedups, first = [], None
-            suspect = 0
+            speedups, first, plans = [], None, []
+            suspect = [0]
+
+            def sample(who, j, spec_j, k, warm, calls):
+                who.send({"cmd": "time", "run": j, "spec": spec_j, "reps": k, "warmup": warm, "calls": calls})
+                while True:
+                    msg, _ = who.recv(deadline)
+                    if msg.get("ev") == "violation":
+                        res.setdefault("_violations", []).append(msg.get("detail"))
+                        continue
+                    break
+                if msg.get("ev") != "samples":
+                    if who is ref:
+                        raise HarnessFault("reference timing failed: %s" % msg.get("message"))
+                    res.update(error_class=msg.get("class", "runtime_error"),
+                               error_message=msg.get("message", ""), exec_ok=False)
+                    return None
+                if who is cand:
+                    suspect[0] += int(msg.get("suspect", 0) or 0)
+                return [float(x) for x in msg.get("ms", []) if isinstance(x, (int, float)) and math.isfinite(x)]
+
             for j in perf:
                 spec_j = {"case": runs[j]["case"], "seed": runs[j]["seed"]}
+                # calibration (warm-up included, samples discarded): per-call time of each side
+                est = {}
+                for who in (ref, cand):
+                    xs = sample(who, j, spec_j, CALIBRATION_SAMPLES, WARMUP_CALLS, 1)
+                    if xs is None:
+                        return
+                    est[who] = stats.latency_stats(xs)["median_ms"]
+                calls, n = timing_plan(est[ref], est[cand], reps, budget_ms)
+                plans.append("%dx%d" % (n, calls))
+                chunk = max(1, min(ROUND_SAMPLES, n // 4 or 1))
                 rms, cms = [], []
-                done = 0
-                warm = 10
-                while done < reps:
-                    k = min(chunk, reps - done)
-                    order = ((ref, rms), (cand, cms)) if (done // chunk) % 2 == 0 else ((cand, cms), (ref, rms))
+                done, rnd = 0, 0
+                while done < n:
+                    k = min(chunk, n - done)
+                    order = ((ref, rms), (cand, cms)) if rnd % 2 == 0 else ((cand, cms), (ref, rms))
                     for who, acc in order:
-                        who.send({"cmd": "time", "run": j, "spec": spec_j, "reps": k, "warmup": warm})
-                        while True:
-                            msg, _ = who.recv(deadline)
-                            if msg.get("ev") == "violation":
-                                res.setdefault("_violations", []).append(msg.get("detail"))
-                                continue
-                            break
-                        if msg.get("ev") != "samples":
-                            if who is ref:
-                                raise HarnessFault("reference timing failed: %s" % msg.get("message"))
-                            res.update(error_class=msg.get("class", "runtime_error"),
-                                       error_message=msg.get("message", ""), exec_ok=False)
+                        xs = sample(who, j, spec_j, k, 0, calls)
+                        if xs is None:
                             return
-                        acc.extend(float(x) for x in msg.get("ms", []) if isinstance(x, (int, float)))
-                        if who is cand:
-                            suspect += int(msg.get("suspect", 0) or 0)
-                    warm = 0
+                        acc.extend(xs)
                     done += k
+                    rnd += 1
                 # the output after timing must still be right
                 cand.send({"cmd": "time", "run": j, "spec": spec_j, "reps": 1, "warmup": 0, "want_output": True})
                 msg, blob = cand.recv(deadline)
@@ -693,14 +755,15 @@ class Server:
         j, rs, cs = first
         res["reference"], res["candidate"] = rs, cs
         res["timed"] = True
+        res["timing_plan"] = "samples x calls per perf case: %s" % " ".join(plans)
         if speedups:
             res["speedup"] = math.exp(sum(math.log(s) for s in speedups) / len(speedups))
         sec = cs["median_ms"] / 1e3
         if sec > 0:
             res["gbps"] = task.bytes_moved(runs[j]["case"]) / sec / 1e9
             res["tflops"] = task.flops(runs[j]["case"]) / sec / 1e12
-        if suspect:
-            res["timing_note"] = "%d samples used the wall clock (work escaped the timed stream)" % suspect
+        if suspect[0]:
+            res["timing_note"] = "%d samples used the wall clock (work escaped the timed stream)" % suspect[0]
 
     # ---- selfcheck: the task's reference against its oracle, twice, fresh processes
     def selfcheck(self, req):
@@ -740,6 +803,19 @@ class Server:
             return dict(extra, status="flaky", reason="reference passed once and failed once: %s"
                         % (r1["error_message"] or r2["error_message"]))
         return dict(extra, status="broken", reason="%s: %s" % (r1["error_class"], r1["error_message"]))
+
+
+def timing_plan(ref_ms, cand_ms, reps, budget_ms):
+    """-> (calls per sample, samples per side).  Same `calls` for both sides: enough that a sample of
+    the faster side lasts SAMPLE_TARGET_MS, but no sample of the slower side over MAX_SAMPLE_MS;
+    `reps` samples per side unless that exceeds budget_ms (never fewer than MIN_SAMPLES)."""
+    lo = max(min(ref_ms, cand_ms), 1e-4)
+    hi = max(ref_ms, cand_ms, 1e-4)
+    calls = int(math.ceil(SAMPLE_TARGET_MS / lo))
+    calls = max(1, min(MAX_CALLS, calls, int(MAX_SAMPLE_MS / hi) or 1))
+    per_sample = calls * (ref_ms + cand_ms) + 2 * SAMPLE_OVERHEAD_MS
+    n = min(reps, max(MIN_SAMPLES, int(budget_ms / per_sample)))
+    return calls, max(1, n)
 
 
 def _brief(r):
@@ -827,6 +903,7 @@ def main(argv=None):
     srv = Server(a.req_fd, a.resp_fd, a.device_index, a.cache_dir)
     _log("ready", pid=os.getpid(), interpret=srv.interpret_env, cache=srv.cache_dir)
     srv.serve()
+    reap_discarded(time.monotonic() + 10)
     return 0
 
 
