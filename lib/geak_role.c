@@ -114,6 +114,13 @@ geak_role_destroy (geak_role_t **self_p)
     *self_p = NULL;
 }
 
+void
+geak_role_fini_hook (void *state)
+{
+    geak_role_t *role = (geak_role_t *) state;
+    geak_role_destroy (&role);
+}
+
 const char *
 geak_role_name (const geak_role_t *self)
 {

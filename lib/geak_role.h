@@ -28,6 +28,8 @@ typedef struct geak_role_t geak_role_t;
 geak_role_t *geak_role_new (const char *role, const char *implementation, int argc, char **argv,
                             geak_rc_t *rc);
 void geak_role_destroy (geak_role_t **self_p);
+//  geak_service_def_t.fini hook for a service whose state is a geak_role_t.
+void geak_role_fini_hook (void *state);
 
 const char *geak_role_name (const geak_role_t *self);
 const char *geak_role_implementation (const geak_role_t *self);

@@ -26,13 +26,6 @@ s_init (int argc, char **argv, void **state_p)
     return *state_p ? GEAK_OK : rc;
 }
 
-static void
-s_fini (void *state)
-{
-    geak_role_t *role = (geak_role_t *) state;
-    geak_role_destroy (&role);
-}
-
 //  The user message: task, knowledge, 1-shot, closing instruction. Caller frees.
 static char *
 s_user_prompt (geak_role_t *role, const Geak__GenerateRequest *req)
@@ -95,7 +88,7 @@ main (int argc, char *argv [])
 {
     const geak_service_def_t def = {
         .role = "generator", .service = GEAK_SERVICE_GENERATOR, .implementation = "llm",
-        .init = s_init, .handle = s_handle, .fini = s_fini,
+        .init = s_init, .handle = s_handle, .fini = geak_role_fini_hook,
     };
     return geak_service_main (&def, argc, argv);
 }

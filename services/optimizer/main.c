@@ -50,13 +50,6 @@ s_init (int argc, char **argv, void **state_p)
     return *state_p ? GEAK_OK : rc;
 }
 
-static void
-s_fini (void *state)
-{
-    geak_role_t *role = (geak_role_t *) state;
-    geak_role_destroy (&role);
-}
-
 //  Slowest first: higher latency first; unknown latency (0) by lower speedup
 static int
 s_slowest_first (const void *a, const void *b)
@@ -249,7 +242,7 @@ main (int argc, char *argv [])
     bool param = strcmp (s_impl, "param-search") == 0;
     const geak_service_def_t def = {
         .role = "optimizer", .service = GEAK_SERVICE_OPTIMIZER, .implementation = "llm",
-        .init = s_init, .handle = param ? s_handle_param : s_handle_llm, .fini = s_fini,
+        .init = s_init, .handle = param ? s_handle_param : s_handle_llm, .fini = geak_role_fini_hook,
     };
     return geak_service_main (&def, argc, argv);
 }

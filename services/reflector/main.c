@@ -29,13 +29,6 @@ s_init (int argc, char **argv, void **state_p)
 }
 
 static void
-s_fini (void *state)
-{
-    geak_role_t *role = (geak_role_t *) state;
-    geak_role_destroy (&role);
-}
-
-static void
 s_add_evidence (geak_text_t *text, const Geak__EvalResult *result)
 {
     geak_text_add (text, "## What went wrong\n");
@@ -158,7 +151,7 @@ main (int argc, char *argv [])
 {
     const geak_service_def_t def = {
         .role = "reflector", .service = GEAK_SERVICE_REFLECTOR, .implementation = "llm",
-        .init = s_init, .handle = s_handle, .fini = s_fini,
+        .init = s_init, .handle = s_handle, .fini = geak_role_fini_hook,
     };
     return geak_service_main (&def, argc, argv);
 }
