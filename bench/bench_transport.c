@@ -1,7 +1,7 @@
 /*  bench_transport - round trips through the GMDP/1 broker over tcp loopback.
 
     bench_transport [--workers N (8)] [--requests N (20000)] [--window W (64)]
-                    [--size BYTES (64)] [--io-threads N (1)]
+                    [--size BYTES (64)] [--io-threads N (1)] [--metrics] [--curve]
 
     Starts a broker and N echo workers in threads of this process (broker,
     workers and client each with their own ZeroMQ context, so that each has
@@ -10,15 +10,21 @@
     request in flight, geak_client_call) and pipelined (W in flight,
     geak_client_send / recv). Prints round trips per second and p50 / p99
     latency for each. --io-threads sets the broker's ZeroMQ I/O threads
-    (geak-broker --io-threads). */
+    (geak-broker --io-threads). --metrics makes the broker keep its
+    Prometheus metrics (geak-broker --metrics-bind); --curve runs every
+    connection over CURVE with an authorized-keys file (docs/transport.md),
+    to measure what each costs. */
 #include "geak_prelude.h"
 #include "geak_error.h"
 #include "geak_log.h"
 #include "geak_broker.h"
 #include "geak_worker.h"
 #include "geak_client.h"
+#include "geak_curve.h"
+#include "geak_prom.h"
 
 #include <pthread.h>
+#include <unistd.h>
 #include <zmq.h>
 
 static int s_stop = 0;
@@ -90,8 +96,13 @@ main (int argc, char *argv [])
     geak_log_init ("bench");
     geak_log_set_level (GEAK_LOG_WARN);
     long workers = 8, requests = 20000, window = 64, size = 64, io_threads = 1;
+    bool with_metrics = false, with_curve = false;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv [i];
+        if (strcmp (arg, "--metrics") == 0 || strcmp (arg, "--curve") == 0) {
+            *(arg [2] == 'm' ? &with_metrics : &with_curve) = true;
+            continue;
+        }
         const char *value = i + 1 < argc ? argv [++i] : "";
         bool ok;
         if (strcmp (arg, "--workers") == 0)       ok = s_long (value, 1, 64, &workers);
@@ -102,13 +113,50 @@ main (int argc, char *argv [])
         else ok = false;
         if (!ok) {
             fprintf (stderr, "usage: bench_transport [--workers N] [--requests N] [--window W] "
-                             "[--size BYTES] [--io-threads N]\n");
+                             "[--size BYTES] [--io-threads N] [--metrics] [--curve]\n");
             return 2;
         }
     }
     void *broker_ctx = zmq_ctx_new ();
     zmq_ctx_set (broker_ctx, ZMQ_IO_THREADS, (int) io_threads);
     geak_broker_t *broker = geak_broker_new (broker_ctx);
+    geak_prom_t *registry = with_metrics ? geak_prom_new () : NULL;
+    if (broker && registry && geak_broker_set_metrics (broker, registry) != GEAK_OK) {
+        fprintf (stderr, "bench_transport: cannot set up metrics\n");
+        return 1;
+    }
+    //  CURVE: key files in a scratch directory; workers and the client read
+    //  theirs from the environment, as the daemons do
+    char keydir [] = "/tmp/geak-bench-curve-XXXXXX";
+    char paths [4][64];
+    if (broker && with_curve) {
+        geak_curve_keypair_t kp [3];
+        const char *names [3] = { "broker.key", "worker.key", "client.key" };
+        if (!mkdtemp (keydir))
+            return 1;
+        for (int k = 0; k < 3; k++) {
+            snprintf (paths [k], sizeof paths [k], "%s/%s", keydir, names [k]);
+            if (geak_curve_keypair_generate (&kp [k]) != GEAK_OK
+            ||  geak_curve_keypair_save (paths [k], &kp [k], false) != GEAK_OK)
+                return 1;
+        }
+        snprintf (paths [3], sizeof paths [3], "%s/authorized", keydir);
+        FILE *file = fopen (paths [3], "w");
+        if (!file)
+            return 1;
+        fprintf (file, "%s\n%s\n", kp [1].public_key, kp [2].public_key);
+        fclose (file);
+        geak_curve_t *server = geak_curve_new_server (&kp [0], paths [3]);
+        if (!server || geak_broker_set_curve (broker, server) != GEAK_OK) {
+            fprintf (stderr, "bench_transport: cannot set up CURVE\n");
+            return 1;
+        }
+        geak_curve_destroy (&server);
+        setenv ("GEAK_CURVE_KEY_FILE", paths [1], 1);
+        setenv ("GEAK_CURVE_SERVER_PUBLIC", kp [0].public_key, 1);
+        for (int k = 0; k < 3; k++)
+            geak_curve_keypair_wipe (&kp [k]);
+    }
     if (!broker || geak_broker_bind (broker, "tcp://127.0.0.1:*") != GEAK_OK
     ||  geak_broker_start (broker) != GEAK_OK) {
         fprintf (stderr, "bench_transport: cannot start the broker\n");
@@ -135,10 +183,15 @@ main (int argc, char *argv [])
         fprintf (stderr, "bench_transport: workers did not register\n");
         return 1;
     }
-    printf ("bench_transport: broker %s (%ld I/O thread(s)), %ld worker(s), body %ld bytes\n",
-            endpoint, io_threads, workers, size);
+    printf ("bench_transport: broker %s (%ld I/O thread(s)), %ld worker(s), body %ld bytes, "
+            "metrics %s, curve %s\n", endpoint, io_threads, workers, size,
+            with_metrics ? "on" : "off", with_curve ? "on" : "off");
 
+    if (with_curve)
+        setenv ("GEAK_CURVE_KEY_FILE", paths [2], 1);      //  the workers have read theirs
     geak_client_t *client = geak_client_new (NULL, endpoint);
+    if (!client)
+        return 1;
     uint8_t *body = geak_malloc0 ((size_t) size + 1);
     memset (body, 'x', (size_t) size);
     int64_t *lat = geak_malloc0 ((size_t) requests * sizeof *lat);
@@ -196,8 +249,21 @@ main (int argc, char *argv [])
     for (long w = 0; w < workers; w++)
         pthread_join (threads [w], NULL);
     zmq_ctx_term (worker_ctx);
+    if (registry) {
+        //  (the broker's collector reads the broker: render while it lives)
+        size_t text_size = 0;
+        char *text = geak_prom_render (registry, &text_size);
+        printf ("metrics: %zu bytes rendered\n", text_size);
+        free (text);
+    }
     geak_broker_destroy (&broker);
+    geak_prom_destroy (&registry);
     zmq_ctx_term (broker_ctx);
+    if (with_curve) {
+        for (int k = 0; k < 4; k++)
+            unlink (paths [k]);
+        rmdir (keydir);
+    }
     free (threads);
     free (args);
     free (body);

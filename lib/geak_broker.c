@@ -157,6 +157,7 @@ struct s_request_t {
     uint8_t *body;
     size_t size;
     int attempts;               //  dispatches so far
+    int64_t accepted_us;        //  mono, for the latency histogram
     s_req_state_t state;
     s_worker_t *worker;         //  when running
     s_request_t *prev, *next;   //  service queue
@@ -183,6 +184,9 @@ struct s_service_t {
     size_t idle;
     size_t workers;
     s_service_t *prev, *next;
+    //  metric series (NULL without a registry)
+    geak_prom_series_t *m_requests, *m_replies, *m_requeued, *m_latency;
+    geak_prom_series_t *m_queued, *m_idle, *m_busy;
 };
 
 typedef struct s_cached_t {
@@ -197,10 +201,26 @@ typedef struct s_cached_t {
     struct s_cached_t *prev, *next;
 } s_cached_t;
 
+//  Metric families (docs/observability.md); all NULL without a registry
+typedef struct {
+    geak_prom_family_t *requests, *replies, *request_errors, *requeued, *latency;
+    geak_prom_family_t *queue_depth, *workers;
+    geak_prom_family_t *errors, *curve_refused, *duplicates, *cache_hits, *partials;
+    geak_prom_family_t *mmi, *registrations, *running, *cache_entries, *services;
+    geak_prom_family_t *curve_enabled, *authorized_keys;
+} s_metrics_t;
+
 struct geak_broker_t {
     void *ctx;
     bool own_ctx;
     void *socket;
+    bool bound;
+    geak_curve_t *curve;        //  CURVE server settings, or NULL
+    geak_curve_zap_t *zap;
+    void *monitor;              //  PAIR receiving handshake failure events
+    geak_prom_t *registry;
+    s_metrics_t m;
+    int64_t last_poll;          //  atomic, mono ms
     char *endpoint;
     int heartbeat_ms;
     int liveness;
@@ -272,6 +292,14 @@ s_send_worker_command (geak_broker_t *self, const uint8_t *identity, size_t iden
 
 //  ------------------------------------------------------------ services
 
+static void
+s_service_gauges (s_service_t *service)
+{
+    geak_prom_set (service->m_queued, (double) service->queued);
+    geak_prom_set (service->m_idle, (double) service->idle);
+    geak_prom_set (service->m_busy, (double) (service->workers - service->idle));
+}
+
 static s_service_t *
 s_service_require (geak_broker_t *self, const void *name, size_t size)
 {
@@ -285,6 +313,19 @@ s_service_require (geak_broker_t *self, const void *name, size_t size)
         if (self->service_head)
             self->service_head->prev = service;
         self->service_head = service;
+        if (self->registry) {
+            const char *const *label = GEAK_PROM_VALUES (service->name);
+            service->m_requests = geak_prom_series (self->m.requests, label);
+            service->m_replies = geak_prom_series (self->m.replies, label);
+            service->m_requeued = geak_prom_series (self->m.requeued, label);
+            service->m_latency = geak_prom_series (self->m.latency, label);
+            service->m_queued = geak_prom_series (self->m.queue_depth, label);
+            service->m_idle = geak_prom_series (self->m.workers,
+                                                GEAK_PROM_VALUES (service->name, "idle"));
+            service->m_busy = geak_prom_series (self->m.workers,
+                                                GEAK_PROM_VALUES (service->name, "busy"));
+            s_service_gauges (service);
+        }
     }
     return service;
 }
@@ -293,6 +334,10 @@ static void
 s_service_destroy (geak_broker_t *self, s_service_t *service)
 {
     assert (service->queued == 0 && service->workers == 0);
+    //  the gauges of a service that is gone stop being exported
+    geak_prom_remove (service->m_queued);
+    geak_prom_remove (service->m_idle);
+    geak_prom_remove (service->m_busy);
     s_htab_del (&self->services, service->name, strlen (service->name));
     if (service->prev)
         service->prev->next = service->next;
@@ -321,6 +366,7 @@ s_queue_remove (geak_broker_t *self, s_request_t *req)
     req->prev = req->next = NULL;
     service->queued--;
     self->queued--;
+    s_service_gauges (service);
 }
 
 static void
@@ -349,6 +395,7 @@ s_queue_add (geak_broker_t *self, s_request_t *req, bool at_front)
     }
     service->queued++;
     self->queued++;
+    s_service_gauges (service);
 }
 
 //  Forget a request (not in a queue, not held by a worker any more).
@@ -375,6 +422,9 @@ s_request_fail (geak_broker_t *self, s_request_t *req, geak_rc_t code, const cha
     else
     if (code == GEAK_E_WORKER_LOST)
         STAT_INC (self, failed_worker_lost);
+    if (self->registry)
+        geak_prom_inc_with (self->m.request_errors,
+                            GEAK_PROM_VALUES (req->service->name, geak_rc_name (code)));
     s_request_destroy (self, &req);
 }
 
@@ -451,6 +501,7 @@ s_idle_remove (geak_broker_t *self, s_worker_t *worker)
     worker->idle = false;
     service->idle--;
     self->idle--;
+    s_service_gauges (service);
 }
 
 static void
@@ -468,6 +519,7 @@ s_idle_add (geak_broker_t *self, s_worker_t *worker)
     worker->idle = true;
     service->idle++;
     self->idle++;
+    s_service_gauges (service);
 }
 
 static void s_dispatch (geak_broker_t *self, s_service_t *service);
@@ -491,6 +543,7 @@ s_worker_delete (geak_broker_t *self, s_worker_t *worker, bool send_disconnect, 
             s_request_fail (self, req, GEAK_E_WORKER_LOST, NULL);
         else {
             STAT_INC (self, requeued);
+            geak_prom_inc (service->m_requeued);
             geak_info ("request_requeued", "service=%s request_id=%.*s attempts=%d",
                        service->name, (int) req->id_size, req->id, req->attempts);
             s_queue_add (self, req, true);
@@ -504,6 +557,7 @@ s_worker_delete (geak_broker_t *self, s_worker_t *worker, bool send_disconnect, 
     if (worker->next)
         worker->next->prev = worker->prev;
     service->workers--;
+    s_service_gauges (service);
     free (worker->implementation);
     free (worker);
     s_dispatch (self, service);
@@ -589,7 +643,7 @@ s_stats_json (geak_broker_t *self)
     ADD (malformed_client); ADD (malformed_worker); ADD (duplicates); ADD (cache_hits);
     ADD (stale_replies); ADD (unroutable); ADD (workers_expired); ADD (workers_registered);
     ADD (mmi); ADD (queue_depth); ADD (running); ADD (workers); ADD (workers_idle);
-    ADD (workers_busy); ADD (cache_entries);
+    ADD (workers_busy); ADD (cache_entries); ADD (auth_refused); ADD (handshake_failed);
 #undef ADD
     cJSON_AddNumberToObject (root, "service_count", (double) stats.services);
     cJSON *services = cJSON_AddObjectToObject (root, "services");
@@ -673,6 +727,9 @@ s_handle_client (geak_broker_t *self, const geak_mdp_view_t *view)
     }
     if (view->deadline_ms && view->deadline_ms <= geak_clock_wall_ms ()) {
         STAT_INC (self, failed_deadline);
+        if (self->registry)
+            geak_prom_inc_with (self->m.request_errors,
+                                GEAK_PROM_VALUES (key_small, geak_rc_name (GEAK_E_DEADLINE)));
         s_send_client_error (self, view->sender.data, view->sender.size,
                              (const char *) view->service.data, view->service.size,
                              (const char *) view->request_id.data, view->request_id.size,
@@ -694,6 +751,8 @@ s_handle_client (geak_broker_t *self, const geak_mdp_view_t *view)
         memcpy (req->body, view->body.data, view->body.size);
     req->size = view->body.size;
     req->service = s_service_require (self, view->service.data, view->service.size);
+    req->accepted_us = self->registry ? geak_clock_mono_us () : 0;
+    geak_prom_inc (req->service->m_requests);
     s_htab_put (&self->requests, req->key, req->key_size, req);
     s_queue_add (self, req, false);
     s_dispatch (self, req->service);
@@ -759,6 +818,10 @@ s_handle_worker (geak_broker_t *self, const geak_mdp_view_t *view)
                 break;
             }
             STAT_INC (self, replies);
+            geak_prom_inc (service->m_replies);
+            if (service->m_latency)
+                geak_prom_observe (service->m_latency,
+                                   (double) (geak_clock_mono_us () - req->accepted_us) / 1e6);
             s_cache_add (self, req, view->body.data, view->body.size);
             worker->request = NULL;
             self->running--;
@@ -839,6 +902,37 @@ s_publish_gauges (geak_broker_t *self)
     STAT_SET (self, workers_busy, self->workers.count - self->idle);
     STAT_SET (self, services, self->services.count);
     STAT_SET (self, cache_entries, self->cache.count);
+    if (self->zap)
+        STAT_SET (self, auth_refused, geak_curve_zap_refused (self->zap));
+}
+
+//  Handshake failures reported by the socket monitor (CURVE only)
+static void
+s_handle_monitor (geak_broker_t *self)
+{
+    while (true) {
+        geak_msg_t *event = geak_msg_recv_flags (self->monitor, ZMQ_DONTWAIT);
+        if (!event)
+            return;
+        if (geak_msg_size (event) >= 1 && geak_msg_frame_size (event, 0) == 6) {
+            uint16_t id;
+            uint32_t value;
+            memcpy (&id, geak_msg_data (event, 0), sizeof id);
+            memcpy (&value, geak_msg_data (event, 0) + 2, sizeof value);
+            //  refusals by the ZAP handler are counted there
+            if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || id == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+                uint64_t n = STAT_INC (self, handshake_failed) + 1;
+                const char *reason = id == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL ? "no_detail"
+                    : value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH ? "mechanism_mismatch"
+                    : value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC ? "cryptographic"
+                    : "protocol";
+                if (n <= 20 || n % MALFORMED_LOG_EVERY == 0)
+                    geak_warn ("curve_handshake_failed", "reason=%s code=0x%x total=%llu",
+                               reason, value, (unsigned long long) n);
+            }
+        }
+        geak_msg_destroy (&event);
+    }
 }
 
 //  ------------------------------------------------------------ public API
@@ -880,6 +974,7 @@ geak_broker_new (void *ctx)
     int64_t now = geak_clock_mono_ms ();
     self->heartbeat_at = now + self->heartbeat_ms;
     self->tick_at = now + TICK_MS;
+    self->last_poll = now;
     return self;
 }
 
@@ -929,7 +1024,13 @@ geak_broker_destroy (geak_broker_t **self_p)
     s_htab_fini (&self->services);
     s_htab_fini (&self->requests);
     s_htab_fini (&self->cache);
+    if (self->monitor) {
+        zmq_socket_monitor (self->socket, NULL, 0);
+        zmq_close (self->monitor);
+    }
     zmq_close (self->socket);
+    geak_curve_zap_destroy (&self->zap);
+    geak_curve_destroy (&self->curve);
     if (self->own_ctx)
         zmq_ctx_term (self->ctx);
     free (self->endpoint);
@@ -974,6 +1075,7 @@ geak_broker_bind (geak_broker_t *self, const char *endpoint)
         geak_error ("broker_bind_failed", "endpoint=%s error=\"%s\"", endpoint, zmq_strerror (errno));
         return GEAK_E_TRANSPORT;
     }
+    self->bound = true;
     char resolved [256] = "";
     size_t size = sizeof resolved;
     if (zmq_getsockopt (self->socket, ZMQ_LAST_ENDPOINT, resolved, &size) != 0 || !resolved [0])
@@ -981,6 +1083,156 @@ geak_broker_bind (geak_broker_t *self, const char *endpoint)
     free (self->endpoint);
     self->endpoint = geak_strdup (resolved);
     return GEAK_OK;
+}
+
+geak_rc_t
+geak_broker_set_curve (geak_broker_t *self, const geak_curve_t *curve)
+{
+    static int s_sequence = 0;
+    if (!self || !geak_curve_is_server (curve) || self->bound || self->curve)
+        return GEAK_E_INVALID;
+    geak_rc_t rc;
+    self->zap = geak_curve_zap_new (self->ctx, geak_curve_authorized_path (curve), &rc);
+    if (!self->zap)
+        return rc;
+    rc = geak_curve_apply (curve, self->socket);
+    if (rc == GEAK_OK) {
+        char name [96];
+        snprintf (name, sizeof name, "inproc://geak-broker-monitor-%d-%p",
+                  __atomic_add_fetch (&s_sequence, 1, __ATOMIC_RELAXED), (void *) self);
+        int events = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                   | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+        self->monitor = zmq_socket (self->ctx, ZMQ_PAIR);
+        int zero = 0;
+        if (!self->monitor
+        ||  zmq_setsockopt (self->monitor, ZMQ_LINGER, &zero, sizeof zero) != 0
+        ||  zmq_socket_monitor (self->socket, name, events) != 0
+        ||  zmq_connect (self->monitor, name) != 0)
+            rc = GEAK_E_TRANSPORT;
+    }
+    if (rc != GEAK_OK) {
+        if (self->monitor) {
+            zmq_socket_monitor (self->socket, NULL, 0);
+            zmq_close (self->monitor);
+            self->monitor = NULL;
+        }
+        geak_curve_zap_destroy (&self->zap);
+        return rc;
+    }
+    self->curve = geak_curve_dup (curve);
+    geak_info ("broker_curve", "public_fingerprint=%s authorized=%s keys=%zu",
+               geak_curve_own_fingerprint (curve), geak_curve_authorized_path (curve),
+               geak_curve_zap_keys (self->zap));
+    return GEAK_OK;
+}
+
+//  Broker-wide series, refreshed from the counters at each scrape
+static void
+s_collect (void *arg)
+{
+    geak_broker_t *self = arg;
+    geak_broker_stats_t st;
+    geak_broker_stats (self, &st);
+    const s_metrics_t *m = &self->m;
+    uint64_t other = st.malformed - st.malformed_client - st.malformed_worker;
+    struct { const char *name; uint64_t value; } errors [] = {
+        { "worker_lost", st.failed_worker_lost }, { "deadline", st.failed_deadline },
+        { "malformed_client", st.malformed_client }, { "malformed_worker", st.malformed_worker },
+        { "malformed_other", other }, { "stale_reply", st.stale_replies },
+        { "unroutable", st.unroutable }, { "worker_expired", st.workers_expired },
+    };
+    for (size_t i = 0; i < sizeof errors / sizeof errors [0]; i++)
+        geak_prom_set_with (m->errors, GEAK_PROM_VALUES (errors [i].name), (double) errors [i].value);
+    geak_prom_set_with (m->duplicates, NULL, (double) st.duplicates);
+    geak_prom_set_with (m->cache_hits, NULL, (double) st.cache_hits);
+    geak_prom_set_with (m->partials, NULL, (double) st.partials);
+    geak_prom_set_with (m->mmi, NULL, (double) st.mmi);
+    geak_prom_set_with (m->registrations, NULL, (double) st.workers_registered);
+    geak_prom_set_with (m->running, NULL, (double) st.running);
+    geak_prom_set_with (m->cache_entries, NULL, (double) st.cache_entries);
+    geak_prom_set_with (m->services, NULL, (double) st.services);
+    geak_prom_set_with (m->curve_enabled, NULL, self->zap ? 1 : 0);
+    if (self->zap) {
+        geak_prom_set_with (m->curve_refused, GEAK_PROM_VALUES ("unauthorized_key"),
+                            (double) geak_curve_zap_refused (self->zap));
+        geak_prom_set_with (m->curve_refused, GEAK_PROM_VALUES ("handshake_failed"),
+                            (double) st.handshake_failed);
+        geak_prom_set_with (m->authorized_keys, NULL, (double) geak_curve_zap_keys (self->zap));
+    }
+}
+
+geak_rc_t
+geak_broker_set_metrics (geak_broker_t *self, geak_prom_t *registry)
+{
+    if (!self || !registry || self->registry || self->started)
+        return GEAK_E_INVALID;
+    s_metrics_t *m = &self->m;
+    const char *const *service = GEAK_PROM_LABELS ("service");
+    m->requests = geak_prom_counter (registry, "geak_broker_requests_total",
+        "New requests accepted, by service (retries and mmi.* not counted).", service);
+    m->replies = geak_prom_counter (registry, "geak_broker_replies_total",
+        "Final replies from workers delivered to a pending request, by service.", service);
+    m->request_errors = geak_prom_counter (registry, "geak_broker_request_errors_total",
+        "ERROR replies the broker sent to clients, by service and code "
+        "(worker_lost, deadline, internal).", GEAK_PROM_LABELS ("service", "code"));
+    m->requeued = geak_prom_counter (registry, "geak_broker_requeued_total",
+        "Requests requeued after their worker was lost, by service.", service);
+    m->latency = geak_prom_histogram (registry, "geak_broker_request_duration_seconds",
+        "Time from accepting a request to delivering its final reply, by service.", service,
+        geak_prom_latency_buckets, GEAK_PROM_LATENCY_COUNT);
+    m->queue_depth = geak_prom_gauge (registry, "geak_broker_queue_depth",
+        "Requests waiting for an idle worker, by service.", service);
+    m->workers = geak_prom_gauge (registry, "geak_broker_workers",
+        "Registered workers by service and state (idle, busy).",
+        GEAK_PROM_LABELS ("service", "state"));
+    m->errors = geak_prom_counter (registry, "geak_broker_errors_total",
+        "Broker-level errors by class: worker_lost, deadline, malformed_client, "
+        "malformed_worker, malformed_other, stale_reply, unroutable, worker_expired.",
+        GEAK_PROM_LABELS ("class"));
+    m->curve_refused = geak_prom_counter (registry, "geak_broker_curve_refused_total",
+        "CURVE connections refused: unauthorized_key (ZAP), handshake_failed (plain "
+        "peer, wrong server key, garbage).", GEAK_PROM_LABELS ("reason"));
+    m->duplicates = geak_prom_counter (registry, "geak_broker_duplicates_total",
+        "Retries of a known request id (answered with ACK or the cached reply).", NULL);
+    m->cache_hits = geak_prom_counter (registry, "geak_broker_cache_hits_total",
+        "Retries answered from the finished-request cache.", NULL);
+    m->partials = geak_prom_counter (registry, "geak_broker_partials_total",
+        "PARTIAL replies forwarded to clients.", NULL);
+    m->mmi = geak_prom_counter (registry, "geak_broker_mmi_requests_total",
+        "mmi.* requests answered by the broker.", NULL);
+    m->registrations = geak_prom_counter (registry, "geak_broker_worker_registrations_total",
+        "READY commands accepted.", NULL);
+    m->running = geak_prom_gauge (registry, "geak_broker_requests_running",
+        "Requests held by a worker now.", NULL);
+    m->cache_entries = geak_prom_gauge (registry, "geak_broker_cache_entries",
+        "Finished requests remembered for retries.", NULL);
+    m->services = geak_prom_gauge (registry, "geak_broker_services",
+        "Known service names (with workers or queued requests).", NULL);
+    m->curve_enabled = geak_prom_gauge (registry, "geak_broker_curve_enabled",
+        "1 when the broker requires CURVE, else 0.", NULL);
+    m->authorized_keys = geak_prom_gauge (registry, "geak_broker_curve_authorized_keys",
+        "Public keys in the authorized-keys file now (CURVE only).", NULL);
+    if (!m->requests || !m->replies || !m->request_errors || !m->requeued || !m->latency
+    ||  !m->queue_depth || !m->workers || !m->errors || !m->curve_refused || !m->duplicates
+    ||  !m->cache_hits || !m->partials || !m->mmi || !m->registrations || !m->running
+    ||  !m->cache_entries || !m->services || !m->curve_enabled || !m->authorized_keys) {
+        memset (m, 0, sizeof *m);
+        return GEAK_E_INVALID;
+    }
+    geak_rc_t rc = geak_prom_add_collector (registry, s_collect, self);
+    if (rc != GEAK_OK) {
+        memset (m, 0, sizeof *m);
+        return rc;
+    }
+    self->registry = registry;
+    return GEAK_OK;
+}
+
+int64_t
+geak_broker_last_poll (const geak_broker_t *self)
+{
+    assert (self);
+    return __atomic_load_n (&self->last_poll, __ATOMIC_RELAXED);
 }
 
 const char *
@@ -1001,11 +1253,17 @@ geak_broker_poll (geak_broker_t *self, int timeout_ms)
         wait = 0;
     if (timeout_ms >= 0 && wait > timeout_ms)
         wait = timeout_ms;
-    zmq_pollitem_t item = { self->socket, 0, ZMQ_POLLIN, 0 };
-    int rc = zmq_poll (&item, 1, (long) wait);
+    __atomic_store_n (&self->last_poll, now, __ATOMIC_RELAXED);
+    zmq_pollitem_t items [2] = {
+        { self->socket, 0, ZMQ_POLLIN, 0 },
+        { self->monitor, 0, ZMQ_POLLIN, 0 }
+    };
+    int rc = zmq_poll (items, self->monitor ? 2 : 1, (long) wait);
     if (rc == -1)
         return (errno == EINTR || errno == ETERM) ? GEAK_E_INTERRUPTED : GEAK_E_TRANSPORT;
-    if (item.revents & ZMQ_POLLIN) {
+    if (self->monitor && (items [1].revents & ZMQ_POLLIN))
+        s_handle_monitor (self);
+    if (items [0].revents & ZMQ_POLLIN) {
         for (int n = 0; n < BATCH; n++) {
             geak_msg_t *msg = geak_msg_recv_flags (self->socket, ZMQ_DONTWAIT);
             if (!msg) {
@@ -1170,6 +1428,10 @@ geak_broker_test (bool verbose)
     assert (broker);
     geak_broker_set_heartbeat (broker, 50, 3);
     geak_broker_set_max_attempts (broker, 2);
+    geak_prom_t *registry = geak_prom_new ();
+    assert (geak_broker_set_metrics (broker, registry) == GEAK_OK);
+    assert (geak_broker_set_metrics (broker, registry) == GEAK_E_INVALID);
+    assert (geak_broker_set_curve (broker, NULL) == GEAK_E_INVALID);
     assert (geak_broker_bind (broker, "inproc://geak-broker-test") == GEAK_OK);
     assert (geak_broker_bind (broker, "bogus://nowhere") == GEAK_E_TRANSPORT);
     assert (strcmp (geak_broker_endpoint (broker), "inproc://geak-broker-test") == 0);
@@ -1335,6 +1597,26 @@ geak_broker_test (bool verbose)
     geak_broker_stats (broker, &counters);
     assert (counters.requeued == 1 && counters.failed_worker_lost == 1);
     assert (counters.stale_replies == 1);
+    assert (counters.auth_refused == 0 && counters.handshake_failed == 0);
+    assert (geak_clock_mono_ms () - geak_broker_last_poll (broker) < 1000);
+
+    //  the same story in the metrics
+    char *text = geak_prom_render (registry, NULL);
+    if (verbose)
+        fprintf (stderr, "%s", text);
+    assert (strstr (text, "geak_broker_requests_total{service=\"echo\"} 2\n"));
+    assert (strstr (text, "geak_broker_replies_total{service=\"echo\"} 1\n"));
+    assert (strstr (text, "geak_broker_request_duration_seconds_count{service=\"echo\"} 1\n"));
+    assert (strstr (text, "geak_broker_request_errors_total{service=\"echo\",code=\"worker_lost\"} 1\n"));
+    assert (strstr (text, "geak_broker_request_errors_total{service=\"nobody\",code=\"deadline\"} 2\n"));
+    assert (strstr (text, "geak_broker_requeued_total{service=\"echo\"} 1\n"));
+    assert (strstr (text, "geak_broker_errors_total{class=\"malformed_client\"} 1\n"));
+    assert (strstr (text, "geak_broker_errors_total{class=\"malformed_other\"} 1\n"));
+    assert (strstr (text, "geak_broker_errors_total{class=\"stale_reply\"} 1\n"));
+    assert (strstr (text, "geak_broker_duplicates_total 2\n"));
+    assert (strstr (text, "geak_broker_curve_enabled 0\n"));
+    assert (!strstr (text, "geak_broker_queue_depth{service=\"nobody\"}"));    //  gone
+    free (text);
 
     //  7. run in a background thread, stop, destroy
     zmq_close (client);
@@ -1343,6 +1625,7 @@ geak_broker_test (bool verbose)
     assert (geak_broker_start (broker) == GEAK_OK);
     geak_broker_destroy (&broker);
     geak_broker_destroy (&broker);
+    geak_prom_destroy (&registry);
     zmq_ctx_term (ctx);
 
     //  8. private context, tcp ephemeral port

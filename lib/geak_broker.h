@@ -24,6 +24,8 @@
 
 #include "geak_prelude.h"
 #include "geak_error.h"
+#include "geak_curve.h"
+#include "geak_prom.h"
 
 #define GEAK_BROKER_HEARTBEAT_MS   1000
 #define GEAK_BROKER_LIVENESS       3
@@ -61,6 +63,9 @@ typedef struct {
     uint64_t workers_busy;
     uint64_t services;            //  known service names
     uint64_t cache_entries;       //  finished requests remembered
+    //  CURVE (0 without): counters
+    uint64_t auth_refused;        //  handshakes the ZAP handler refused (key not authorized)
+    uint64_t handshake_failed;    //  other failed handshakes (plain peer, wrong server key)
 } geak_broker_stats_t;
 
 //  ctx: a ZeroMQ context to share, or NULL for a private one (terminated
@@ -73,6 +78,20 @@ void geak_broker_destroy (geak_broker_t **self_p);
 void geak_broker_set_heartbeat (geak_broker_t *self, int interval_ms, int liveness);
 void geak_broker_set_max_attempts (geak_broker_t *self, int max_attempts);
 void geak_broker_set_cache (geak_broker_t *self, size_t entries, int ttl_ms);
+
+//  Be a CURVE server (before any bind): start a ZAP handler on the
+//  context (one per context) that admits only the public keys of the
+//  curve's authorized-keys file; plain peers are refused as well. The
+//  settings are copied. GEAK_E_INVALID (not a server curve, or already
+//  bound), GEAK_E_CONFIG / GEAK_E_IO (authorized-keys file), GEAK_E_EXISTS
+//  (the context has a ZAP handler), GEAK_E_TRANSPORT.
+geak_rc_t geak_broker_set_curve (geak_broker_t *self, const geak_curve_t *curve);
+//  Export metrics into registry (before run/start; borrowed, must outlive
+//  the broker): per-service requests, replies, errors, queue depth,
+//  workers, latency, and the broker-wide counters (docs/observability.md).
+geak_rc_t geak_broker_set_metrics (geak_broker_t *self, geak_prom_t *registry);
+//  Monotonic ms of the last loop iteration (liveness; any thread).
+int64_t geak_broker_last_poll (const geak_broker_t *self);
 
 //  Bind to an endpoint (may be called several times, e.g. tcp and ipc).
 //  "tcp://127.0.0.1:*" picks a free port; see geak_broker_endpoint.

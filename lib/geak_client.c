@@ -6,6 +6,7 @@
 #include "geak_msg.h"
 #include "geak_mdp.h"
 #include "geak_client.h"
+#include "geak_curve.h"
 
 #include <zmq.h>
 
@@ -40,6 +41,7 @@ struct geak_client_t {
     geak_client_partial_fn *partial_fn;
     void *partial_arg;
     uint64_t reconnects;
+    geak_curve_t *curve;        //  CURVE client settings, or NULL (plain)
 };
 
 void
@@ -68,6 +70,10 @@ s_open (geak_client_t *self)
     zmq_setsockopt (socket, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
     zmq_setsockopt (socket, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt (socket, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (self->curve && geak_curve_apply (self->curve, socket) != GEAK_OK) {
+        zmq_close (socket);
+        return NULL;
+    }
     if (zmq_connect (socket, self->endpoint) != 0) {
         geak_error ("client_connect_failed", "endpoint=%s error=\"%s\"", self->endpoint,
                     zmq_strerror (errno));
@@ -82,7 +88,14 @@ geak_client_new (void *ctx, const char *endpoint)
 {
     if (!endpoint)
         return NULL;
+    geak_rc_t curve_rc;
+    geak_curve_t *curve = geak_curve_client_from_env (&curve_rc);
+    if (curve_rc != GEAK_OK) {
+        geak_error ("client_curve_config", "endpoint=%s code=%s", endpoint, geak_rc_name (curve_rc));
+        return NULL;
+    }
     geak_client_t *self = geak_malloc0 (sizeof *self);
+    self->curve = curve;
     self->own_ctx = ctx == NULL;
     self->ctx = ctx ? ctx : zmq_ctx_new ();
     self->endpoint = geak_strdup (endpoint);
@@ -93,6 +106,7 @@ geak_client_new (void *ctx, const char *endpoint)
     if (!self->socket) {
         if (self->own_ctx && self->ctx)
             zmq_ctx_term (self->ctx);
+        geak_curve_destroy (&self->curve);
         free (self->endpoint);
         free (self);
         return NULL;
@@ -142,6 +156,7 @@ geak_client_destroy (geak_client_t **self_p)
         zmq_close (self->socket);
     if (self->own_ctx)
         zmq_ctx_term (self->ctx);
+    geak_curve_destroy (&self->curve);
     free (self->endpoint);
     free (self);
     *self_p = NULL;
@@ -168,6 +183,13 @@ geak_client_pending (const geak_client_t *self)
 {
     assert (self);
     return self->pending;
+}
+
+bool
+geak_client_curve (const geak_client_t *self)
+{
+    assert (self);
+    return self->curve != NULL;
 }
 
 uint64_t

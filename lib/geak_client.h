@@ -48,7 +48,10 @@ typedef struct geak_client_t geak_client_t;
 //  request are dropped by call, and recv returns them (partial = true).
 typedef void (geak_client_partial_fn) (const geak_reply_t *partial, void *arg);
 
-//  ctx: a ZeroMQ context to share, or NULL for a private one.
+//  ctx: a ZeroMQ context to share, or NULL for a private one. CURVE comes
+//  from the environment (GEAK_CURVE_KEY_FILE and
+//  GEAK_CURVE_SERVER_PUBLIC[_FILE], see geak_curve.h); none set = plain
+//  TCP. NULL on a bad CURVE setting or a ZeroMQ failure.
 geak_client_t *geak_client_new (void *ctx, const char *endpoint);
 void geak_client_destroy (geak_client_t **self_p);
 
@@ -81,6 +84,8 @@ geak_rc_t geak_client_recv (geak_client_t *self, geak_reply_t **reply_p, int tim
 size_t geak_client_pending (const geak_client_t *self);
 //  How many times Lazy Pirate reopened the socket.
 uint64_t geak_client_reconnects (const geak_client_t *self);
+//  True when this client talks CURVE.
+bool geak_client_curve (const geak_client_t *self);
 
 int geak_client_test (bool verbose);
 

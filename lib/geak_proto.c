@@ -97,7 +97,10 @@ s_body_ok (const Geak__Envelope *env)
         case GEAK__ENVELOPE__BODY_ERROR:
             return s_str_ok (env->error->code, MAX_ID_BYTES);
         case GEAK__ENVELOPE__BODY_EVAL_REQUEST:
-            return env->eval_request->task && env->eval_request->candidate
+            //  a selfcheck (options.selfcheck) checks the task's reference: no candidate
+            return env->eval_request->task
+                && (env->eval_request->candidate
+                    || (env->eval_request->options && env->eval_request->options->selfcheck))
                 && s_task_ok (env->eval_request->task)
                 && s_candidate_ok (env->eval_request->candidate);
         case GEAK__ENVELOPE__BODY_EVAL_RESULT:

@@ -2,7 +2,9 @@
 #include "geak_prelude.h"
 #include "geak_service.h"
 #include "geak_config.h"
+#include "geak_http.h"
 #include "geak_log.h"
+#include "geak_prom.h"
 #include "geak_worker.h"
 
 #include <pthread.h>
@@ -16,7 +18,15 @@ typedef struct {
     int index;
     pthread_t thread;
     bool started;
+    atomic_bool alive;          //  started and its loop has not ended
+    atomic_bool registered;     //  its worker is registered with the broker
 } s_thread_t;
+
+//  Metric families (docs/observability.md)
+typedef struct {
+    geak_prom_family_t *requests, *latency, *errors, *tokens, *role_replies, *eval_outcomes;
+    geak_prom_family_t *busy, *threads, *registered;
+} s_metrics_t;
 
 struct geak_service_t {
     const geak_service_def_t *def;
@@ -32,14 +42,19 @@ struct geak_service_t {
     atomic_uint_fast64_t served;
     atomic_uint_fast64_t malformed;
     atomic_uint_fast64_t failed;
+    atomic_int busy;
     int64_t started_ms;
     char host [128];
+    geak_prom_t *registry;
+    s_metrics_t m;
+    geak_http_t *http;
 };
 
 struct geak_service_call_t {
     geak_worker_t *worker;
     geak_request_t *request;
     int thread;
+    geak_service_t *service;
 };
 
 static volatile sig_atomic_t s_interrupted = 0;
@@ -69,6 +84,12 @@ int
 geak_service_call_thread (const geak_service_call_t *call)
 {
     return call ? call->thread : -1;
+}
+
+geak_prom_t *
+geak_service_call_metrics (const geak_service_call_t *call)
+{
+    return call && call->service ? call->service->registry : NULL;
 }
 
 geak_rc_t
@@ -110,6 +131,54 @@ s_health_reply (geak_service_t *self, int thread, const Geak__Envelope *request,
     return geak_proto_pack (&env, data, size);
 }
 
+static const char *
+s_kind_name (const Geak__Envelope *request)
+{
+    if (!request)
+        return "malformed";
+    switch (request->body_case) {
+        case GEAK__ENVELOPE__BODY_HEALTH_REQUEST:   return "health";
+        case GEAK__ENVELOPE__BODY_EVAL_REQUEST:     return "eval";
+        case GEAK__ENVELOPE__BODY_GENERATE_REQUEST: return "generate";
+        case GEAK__ENVELOPE__BODY_REFLECT_REQUEST:  return "reflect";
+        case GEAK__ENVELOPE__BODY_OPTIMIZE_REQUEST: return "optimize";
+        default:                                    return "other";
+    }
+}
+
+//  Count what a reply says: the error code of an ErrorReply, the outcome
+//  class of an EvalResult / RoleReply, the tokens of a RoleReply candidate.
+static void
+s_count_reply (geak_service_t *self, const uint8_t *reply, size_t size)
+{
+    geak_rc_t rc;
+    Geak__Envelope *env = geak_proto_unpack (reply, size, GEAK__ENVELOPE__BODY__NOT_SET, &rc);
+    if (!env)
+        return;
+    const s_metrics_t *m = &self->m;
+    if (env->body_case == GEAK__ENVELOPE__BODY_ERROR && env->error)
+        geak_prom_inc_with (m->errors, GEAK_PROM_VALUES (self->name,
+                            env->error->code && *env->error->code ? env->error->code : "unknown"));
+    else
+    if (env->body_case == GEAK__ENVELOPE__BODY_EVAL_RESULT && env->eval_result)
+        geak_prom_inc_with (m->eval_outcomes, GEAK_PROM_VALUES (self->name,
+                            geak_proto_class_name (env->eval_result->error_class)));
+    else
+    if (env->body_case == GEAK__ENVELOPE__BODY_ROLE_REPLY && env->role_reply) {
+        const Geak__RoleReply *role = env->role_reply;
+        geak_prom_inc_with (m->role_replies, GEAK_PROM_VALUES (self->name,
+                            role->error_class == GEAK__ERROR_CLASS__ERROR_CLASS_UNSPECIFIED
+                            ? "ok" : geak_proto_class_name (role->error_class)));
+        if (role->candidate && role->candidate->usage) {
+            geak_prom_add_with (m->tokens, GEAK_PROM_VALUES (self->name, "in"),
+                                (double) role->candidate->usage->tokens_in);
+            geak_prom_add_with (m->tokens, GEAK_PROM_VALUES (self->name, "out"),
+                                (double) role->candidate->usage->tokens_out);
+        }
+    }
+    geak_proto_free (&env);
+}
+
 //  Answer one request; always produces a reply body (an ErrorReply when
 //  anything went wrong), so the client is never left without an answer.
 static void
@@ -141,7 +210,8 @@ s_serve_one (geak_service_t *self, int thread, geak_worker_t *worker, geak_reque
     if (request->body_case == GEAK__ENVELOPE__BODY_HEALTH_REQUEST)
         rc = s_health_reply (self, thread, request, &reply, &reply_size);
     else {
-        geak_service_call_t call = { .worker = worker, .request = req, .thread = thread };
+        geak_service_call_t call = { .worker = worker, .request = req, .thread = thread,
+                                     .service = self };
         rc = self->def->handle (self->state, &call, request, &reply, &reply_size, &error_message);
         if (rc == GEAK_OK && !reply) {
             rc = GEAK_E_INTERNAL;
@@ -158,6 +228,7 @@ s_serve_one (geak_service_t *self, int thread, geak_worker_t *worker, geak_reque
     geak_debug ("request_done", "request_id=%s body=%d rc=%s us=%lld", req->request_id,
                 request ? (int) request->body_case : -1, geak_rc_name (rc),
                 (long long) (geak_clock_mono_us () - t0));
+    const char *kind = s_kind_name (request);
     geak_proto_free (&request);
     free (error_message);
     atomic_fetch_add (&self->served, 1);
@@ -165,6 +236,11 @@ s_serve_one (geak_service_t *self, int thread, geak_worker_t *worker, geak_reque
                                                 reply ? reply_size : 0);
     if (send_rc != GEAK_OK)
         geak_warn ("reply_send_failed", "code=%s", geak_rc_name (send_rc));
+    geak_prom_inc_with (self->m.requests, GEAK_PROM_VALUES (self->name, kind));
+    geak_prom_observe_with (self->m.latency, GEAK_PROM_VALUES (self->name, kind),
+                            (double) (geak_clock_mono_us () - t0) / 1e6);
+    if (reply)
+        s_count_reply (self, reply, reply_size);
     free (reply);
 }
 
@@ -177,6 +253,7 @@ s_thread_main (void *arg)
                                              self->implementation);
     if (!worker) {
         geak_error ("worker_start_failed", "service=%s endpoint=%s", self->name, self->endpoint);
+        atomic_store (&slot->alive, false);
         return NULL;
     }
     if (self->heartbeat_ms > 0)
@@ -186,15 +263,78 @@ s_thread_main (void *arg)
     while (!atomic_load (&self->stopping)) {
         geak_request_t *req = NULL;
         geak_rc_t rc = geak_worker_recv (worker, &req, 250);
+        atomic_store (&slot->registered, geak_worker_registered (worker));
         if (rc == GEAK_E_TIMEOUT)
             continue;
         if (rc != GEAK_OK)
             break;
+        atomic_fetch_add (&self->busy, 1);
         s_serve_one (self, slot->index, worker, &req);
+        atomic_fetch_sub (&self->busy, 1);
         geak_request_destroy (&req);
     }
+    atomic_store (&slot->registered, false);
+    atomic_store (&slot->alive, false);
     geak_worker_destroy (&worker);
     return NULL;
+}
+
+//  Gauges refreshed at each scrape
+static void
+s_collect (void *arg)
+{
+    geak_service_t *self = arg;
+    int registered = 0;
+    for (int i = 0; i < self->threads; i++)
+        registered += atomic_load (&self->pool [i].registered) ? 1 : 0;
+    const char *const *label = GEAK_PROM_VALUES (self->name);
+    geak_prom_set_with (self->m.registered, label, registered);
+    geak_prom_set_with (self->m.busy, label, atomic_load (&self->busy));
+}
+
+static geak_rc_t
+s_metrics_init (geak_service_t *self)
+{
+    geak_prom_t *registry = self->registry;
+    s_metrics_t *m = &self->m;
+    const char *const *service = GEAK_PROM_LABELS ("service");
+    const char *const *service_kind = GEAK_PROM_LABELS ("service", "kind");
+    m->requests = geak_prom_counter (registry, "geak_service_requests_total",
+        "Requests answered, by service and kind (health, eval, generate, reflect, optimize, "
+        "other, malformed).", service_kind);
+    m->latency = geak_prom_histogram (registry, "geak_service_request_duration_seconds",
+        "Time from receiving a request to sending its reply, by service and kind.",
+        service_kind, geak_prom_latency_buckets, GEAK_PROM_LATENCY_COUNT);
+    m->errors = geak_prom_counter (registry, "geak_service_errors_total",
+        "ErrorReply answers by service and error code (geak_rc_name: malformed, deadline, "
+        "llm, unsupported, ...).", GEAK_PROM_LABELS ("service", "code"));
+    m->tokens = geak_prom_counter (registry, "geak_service_llm_tokens_total",
+        "LLM tokens reported in RoleReply candidates, by service and direction (in, out).",
+        GEAK_PROM_LABELS ("service", "direction"));
+    m->role_replies = geak_prom_counter (registry, "geak_service_role_replies_total",
+        "RoleReply answers by service and class (ok, or the error class such as no_code).",
+        GEAK_PROM_LABELS ("service", "class"));
+    m->eval_outcomes = geak_prom_counter (registry, "geak_service_eval_outcomes_total",
+        "EvalResult answers by service and error class (pass, mismatch, timeout, ...).",
+        GEAK_PROM_LABELS ("service", "class"));
+    m->busy = geak_prom_gauge (registry, "geak_service_busy_threads",
+        "Worker threads handling a request now.", service);
+    m->threads = geak_prom_gauge (registry, "geak_service_threads",
+        "Worker threads configured.", service);
+    m->registered = geak_prom_gauge (registry, "geak_service_registered_threads",
+        "Worker threads whose registration the broker has acknowledged.", service);
+    geak_prom_family_t *info = geak_prom_gauge (registry, "geak_build_info",
+        "geak-c version and process role (always 1).", GEAK_PROM_LABELS ("version", "role"));
+    geak_prom_family_t *start = geak_prom_gauge (registry, "geak_process_start_time_seconds",
+        "Start time of the process since the Unix epoch.", NULL);
+    if (!m->requests || !m->latency || !m->errors || !m->tokens || !m->role_replies
+    ||  !m->eval_outcomes || !m->busy || !m->threads || !m->registered || !info || !start)
+        return GEAK_E_INTERNAL;
+    geak_prom_set_with (info, GEAK_PROM_VALUES (GEAK_VERSION_STRING,
+                                                self->def->role ? self->def->role : "service"), 1);
+    geak_prom_set_with (start, NULL, (double) geak_clock_wall_ms () / 1000.0);
+    geak_prom_set_with (m->threads, GEAK_PROM_VALUES (self->name), self->threads);
+    return geak_prom_add_collector (registry, s_collect, self);
 }
 
 geak_service_t *
@@ -218,7 +358,8 @@ geak_service_new (const geak_service_def_t *def, void *state, const char *endpoi
     self->host [sizeof self->host - 1] = '\0';
     self->ctx = zmq_ctx_new ();
     self->pool = geak_malloc0 (sizeof (s_thread_t) * (size_t) threads);
-    if (!self->ctx) {
+    self->registry = geak_prom_new ();
+    if (!self->ctx || s_metrics_init (self) != GEAK_OK) {
         geak_service_destroy (&self);
         return NULL;
     }
@@ -231,8 +372,12 @@ geak_service_start (geak_service_t *self)
     for (int i = 0; i < self->threads; i++) {
         self->pool [i].service = self;
         self->pool [i].index = i;
-        if (pthread_create (&self->pool [i].thread, NULL, s_thread_main, &self->pool [i]) != 0)
+        //  alive from the start: only a loop that ended makes /healthz fail
+        atomic_store (&self->pool [i].alive, true);
+        if (pthread_create (&self->pool [i].thread, NULL, s_thread_main, &self->pool [i]) != 0) {
+            atomic_store (&self->pool [i].alive, false);
             return GEAK_E_INTERNAL;
+        }
         self->pool [i].started = true;
     }
     return GEAK_OK;
@@ -246,11 +391,14 @@ geak_service_destroy (geak_service_t **self_p)
     if (!self)
         return;
     atomic_store (&self->stopping, true);
+    //  the HTTP thread reads the pool and calls the ready hook: stop it first
+    geak_http_destroy (&self->http);
     for (int i = 0; i < self->threads; i++)
         if (self->pool [i].started)
             pthread_join (self->pool [i].thread, NULL);
     if (self->ctx)
         zmq_ctx_term (self->ctx);
+    geak_prom_destroy (&self->registry);
     free (self->pool);
     free (self->endpoint);
     free (self->name);
@@ -259,12 +407,96 @@ geak_service_destroy (geak_service_t **self_p)
     *self_p = NULL;
 }
 
+geak_prom_t *
+geak_service_metrics (geak_service_t *self)
+{
+    assert (self);
+    return self->registry;
+}
+
+bool
+geak_service_live (geak_service_t *self, char *why, size_t why_size)
+{
+    assert (self);
+    for (int i = 0; i < self->threads; i++)
+        if (!atomic_load (&self->pool [i].alive)) {
+            if (why && why_size)
+                snprintf (why, why_size, "worker thread %d is not running", i);
+            return false;
+        }
+    return true;
+}
+
+bool
+geak_service_ready (geak_service_t *self, char *why, size_t why_size)
+{
+    assert (self);
+    char dummy [8];
+    if (!why || !why_size) {
+        why = dummy;
+        why_size = sizeof dummy;
+    }
+    if (atomic_load (&self->stopping)) {
+        snprintf (why, why_size, "stopping");
+        return false;
+    }
+    int registered = 0;
+    for (int i = 0; i < self->threads; i++)
+        registered += atomic_load (&self->pool [i].registered) ? 1 : 0;
+    if (registered < self->threads) {
+        snprintf (why, why_size, "%d of %d worker threads registered with the broker",
+                  registered, self->threads);
+        return false;
+    }
+    if (self->def->ready && !self->def->ready (self->state, why, why_size)) {
+        if (!why [0])
+            snprintf (why, why_size, "%s not ready", self->def->role ? self->def->role : "role");
+        return false;
+    }
+    return true;
+}
+
+static bool
+s_check_live (void *arg, char *why, size_t why_size)
+{
+    return geak_service_live ((geak_service_t *) arg, why, why_size);
+}
+
+static bool
+s_check_ready (void *arg, char *why, size_t why_size)
+{
+    return geak_service_ready ((geak_service_t *) arg, why, why_size);
+}
+
+geak_rc_t
+geak_service_serve_http (geak_service_t *self, const char *bind, int *port_p)
+{
+    if (!self || !bind || self->http)
+        return GEAK_E_INVALID;
+    geak_rc_t rc;
+    geak_http_t *http = geak_http_new (bind, &rc);
+    if (!http)
+        return rc;
+    if ((rc = geak_http_route_metrics (http, "/metrics", self->registry)) != GEAK_OK
+    ||  (rc = geak_http_route_check (http, "/healthz", s_check_live, self)) != GEAK_OK
+    ||  (rc = geak_http_route_check (http, "/readyz", s_check_ready, self)) != GEAK_OK
+    ||  (rc = geak_http_start (http)) != GEAK_OK) {
+        geak_http_destroy (&http);
+        return rc;
+    }
+    if (port_p)
+        *port_p = geak_http_port (http);
+    self->http = http;
+    return GEAK_OK;
+}
+
 static void
 s_usage (const geak_service_def_t *def)
 {
     fprintf (stderr,
              "usage: geak-%s [--broker ENDPOINT] [--service NAME] [--impl NAME]\n"
-             "       [--threads N] [--heartbeat-ms N] [role options]\n", def->role);
+             "       [--threads N] [--heartbeat-ms N] [--metrics-bind HOST:PORT]\n"
+             "       [role options]\n", def->role);
 }
 
 int
@@ -278,6 +510,7 @@ geak_service_main (const geak_service_def_t *def, int argc, char **argv)
     const char *endpoint = geak_config_str ("GEAK_BROKER", GEAK_DEFAULT_BROKER);
     const char *name = geak_config_str ("GEAK_SERVICE", def->service);
     const char *impl = geak_config_str ("GEAK_IMPL", def->implementation ? def->implementation : "default");
+    const char *metrics_bind = geak_config_str ("GEAK_METRICS_BIND", NULL);
     long threads = 1, heartbeat = 0;
     if (geak_config_int ("GEAK_THREADS", 1, 1, 256, &threads)
     ||  geak_config_int ("GEAK_HEARTBEAT_MS", 0, 0, 600000, &heartbeat)) {
@@ -305,6 +538,12 @@ geak_service_main (const geak_service_def_t *def, int argc, char **argv)
         else
         if (strcmp (arg, "--impl") == 0 && has_value)
             impl = argv [++i];
+        else
+        if (strcmp (arg, "--metrics-bind") == 0 && has_value) {
+            metrics_bind = argv [++i];
+            if (!*metrics_bind)
+                metrics_bind = NULL;
+        }
         else
         if (strcmp (arg, "--threads") == 0 && has_value) {
             if (geak_config_parse_long (argv [++i], 1, 256, &threads)) {
@@ -351,11 +590,22 @@ geak_service_main (const geak_service_def_t *def, int argc, char **argv)
     geak_service_t *service = geak_service_new (def, state, endpoint, name, impl,
                                                 (int) threads, (int) heartbeat);
     int exit_code = 0;
+    int metrics_port = 0;
+    geak_rc_t http_rc = GEAK_OK;
     if (!service || geak_service_start (service) != GEAK_OK) {
         geak_error ("service_start_failed", "service=%s", name);
         exit_code = 1;
     }
+    else
+    if (metrics_bind
+    &&  (http_rc = geak_service_serve_http (service, metrics_bind, &metrics_port)) != GEAK_OK) {
+        geak_error ("service_start_failed", "service=%s reason=metrics bind=%s code=%s", name,
+                    metrics_bind, geak_rc_name (http_rc));
+        exit_code = 2;
+    }
     else {
+        if (metrics_bind)
+            geak_info ("metrics_ready", "bind=%s port=%d", metrics_bind, metrics_port);
         geak_info ("service_ready", "service=%s impl=%s threads=%ld endpoint=%s",
                    name, impl, threads, endpoint);
         //  The main thread only waits for a signal; workers do the work
@@ -394,6 +644,7 @@ s_test_echo (void *state, geak_service_call_t *call, const Geak__Envelope *reque
     Geak__EvalResult result = GEAK__EVAL_RESULT__INIT;
     result.attempt_id = request->eval_request->candidate->attempt_id;
     result.call_ok = true;
+    result.error_class = GEAK__ERROR_CLASS__PASS;
     env.body_case = GEAK__ENVELOPE__BODY_EVAL_RESULT;
     env.eval_result = &result;
     return geak_proto_pack (&env, reply_data, reply_size);
@@ -417,6 +668,36 @@ s_test_call (geak_client_t *client, const Geak__Envelope *env, const uint8_t *ra
     return answer;
 }
 
+static bool
+s_test_ready (void *state, char *why, size_t why_size)
+{
+    if (__atomic_load_n ((int *) state, __ATOMIC_RELAXED))
+        return true;
+    snprintf (why, why_size, "harness down");
+    return false;
+}
+
+//  All of needles in the rendered registry (polled: replies reach the
+//  client before the runner counts them)
+static bool
+s_test_metrics (geak_service_t *service, const char *const *needles, bool verbose)
+{
+    int64_t until = geak_clock_mono_ms () + 5000;
+    while (true) {
+        char *text = geak_prom_render (geak_service_metrics (service), NULL);
+        bool all = text != NULL;
+        for (size_t i = 0; all && needles [i]; i++)
+            all = strstr (text, needles [i]) != NULL;
+        if (!all && verbose && geak_clock_mono_ms () >= until)
+            fprintf (stderr, "%s", text);
+        free (text);
+        if (all || geak_clock_mono_ms () >= until)
+            return all;
+        struct timespec ts = { 0, 10 * 1000000L };
+        nanosleep (&ts, NULL);
+    }
+}
+
 int
 geak_service_test (bool verbose)
 {
@@ -431,9 +712,12 @@ geak_service_test (bool verbose)
     if (!broker || geak_broker_bind (broker, "tcp://127.0.0.1:*") || geak_broker_start (broker))
         goto done;
     static const geak_service_def_t def = {
-        .role = "selftest", .service = "geak.selftest", .handle = s_test_echo
+        .role = "selftest", .service = "geak.selftest", .handle = s_test_echo,
+        .ready = s_test_ready
     };
-    service = geak_service_new (&def, NULL, geak_broker_endpoint (broker), "geak.selftest",
+    static int role_ready;
+    __atomic_store_n (&role_ready, 0, __ATOMIC_RELAXED);
+    service = geak_service_new (&def, &role_ready, geak_broker_endpoint (broker), "geak.selftest",
                                 "echo", 2, 0);
     if (!service || geak_service_start (service))
         goto done;
@@ -487,6 +771,40 @@ geak_service_test (bool verbose)
     answer = s_test_call (client, &env, NULL, 0);
     if (!answer || answer->body_case != GEAK__ENVELOPE__BODY_ERROR
     ||  strcmp (answer->error->code, "unsupported"))
+        goto done;
+
+    //  Metrics: counted from what the runner answered
+    static const char *const needles [] = {
+        "geak_service_requests_total{service=\"geak.selftest\",kind=\"health\"} 1\n",
+        "geak_service_requests_total{service=\"geak.selftest\",kind=\"eval\"} 1\n",
+        "geak_service_requests_total{service=\"geak.selftest\",kind=\"malformed\"} 1\n",
+        "geak_service_requests_total{service=\"geak.selftest\",kind=\"generate\"} 1\n",
+        "geak_service_eval_outcomes_total{service=\"geak.selftest\",class=\"pass\"} 1\n",
+        "geak_service_errors_total{service=\"geak.selftest\",code=\"malformed\"} 1\n",
+        "geak_service_errors_total{service=\"geak.selftest\",code=\"unsupported\"} 1\n",
+        "geak_service_request_duration_seconds_count{service=\"geak.selftest\",kind=\"eval\"} 1\n",
+        "geak_service_threads{service=\"geak.selftest\"} 2\n",
+        "geak_build_info{version=\"" GEAK_VERSION_STRING "\",role=\"selftest\"} 1\n",
+        NULL
+    };
+    if (!s_test_metrics (service, needles, verbose))
+        goto done;
+
+    //  Readiness: every thread registered (the broker's heartbeat says so),
+    //  then the role's own hook
+    char why [128] = "";
+    int64_t until = geak_clock_mono_ms () + 10000;
+    while (geak_clock_mono_ms () < until) {
+        geak_service_ready (service, why, sizeof why);
+        if (strcmp (why, "harness down") == 0)
+            break;
+        struct timespec ts = { 0, 10 * 1000000L };
+        nanosleep (&ts, NULL);
+    }
+    if (strcmp (why, "harness down") != 0 || !geak_service_live (service, NULL, 0))
+        goto done;
+    __atomic_store_n (&role_ready, 1, __ATOMIC_RELAXED);
+    if (!geak_service_ready (service, NULL, 0))
         goto done;
     result = 0;
 done:

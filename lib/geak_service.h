@@ -11,13 +11,22 @@
       --impl NAME           [GEAK_IMPL]     implementation label
       --threads N           [GEAK_THREADS]  worker threads, default 1
       --heartbeat-ms N      [GEAK_HEARTBEAT_MS]
-    Unknown options are passed to the role's init hook (argc/argv). */
+      --metrics-bind H:P    [GEAK_METRICS_BIND] HTTP /metrics, /healthz,
+                            /readyz (docs/observability.md); unset = off
+    Unknown options are passed to the role's init hook (argc/argv).
+
+    Every service counts requests, latency, error replies, LLM tokens and
+    outcome classes (read back from the replies it sends) in a metrics
+    registry (geak_service_metrics). /readyz answers 200 once every worker
+    thread is registered with the broker and the role's ready hook (if any)
+    agrees; /healthz 200 while every worker thread's loop runs. */
 #ifndef GEAK_SERVICE_H_INCLUDED
 #define GEAK_SERVICE_H_INCLUDED
 
 #include "geak_prelude.h"
 #include "geak_error.h"
 #include "geak_proto.h"
+#include "geak_prom.h"
 
 typedef struct geak_service_t geak_service_t;
 
@@ -26,6 +35,8 @@ typedef struct geak_service_call_t geak_service_call_t;
 geak_rc_t geak_service_call_partial (geak_service_call_t *call, const Geak__Envelope *env);
 //  Which worker thread (0..threads-1) runs this call
 int geak_service_call_thread (const geak_service_call_t *call);
+//  The service's metrics registry, for role-specific metrics (borrowed).
+geak_prom_t *geak_service_call_metrics (const geak_service_call_t *call);
 
 typedef struct {
     const char *role;              //  "generator", ...: log name and default service
@@ -47,6 +58,10 @@ typedef struct {
     void (*health) (void *state, Geak__HealthReply *health);
     //  Optional: release the state.
     void (*fini) (void *state);
+    //  Optional: readiness of the role itself (e.g. the evaluator's harness
+    //  is up), asked by /readyz on the HTTP thread: must be thread-safe and
+    //  quick. Return false, with a short reason in why, while not ready.
+    bool (*ready) (void *state, char *why, size_t why_size);
 } geak_service_def_t;
 
 //  A handler for roles without a policy yet: answers GEAK_E_UNSUPPORTED.
@@ -64,6 +79,16 @@ geak_service_t *geak_service_new (const geak_service_def_t *def, void *state,
 geak_rc_t geak_service_start (geak_service_t *self);
 //  Stop and join the threads, free. Safe twice.
 void geak_service_destroy (geak_service_t **self_p);
+
+//  The service's metrics registry (owned by the service).
+geak_prom_t *geak_service_metrics (geak_service_t *self);
+//  Serve /metrics, /healthz and /readyz on bind ("HOST:PORT", port 0 = a
+//  free one, reported in *port_p) until destroy.
+geak_rc_t geak_service_serve_http (geak_service_t *self, const char *bind, int *port_p);
+//  Readiness and liveness as /readyz and /healthz answer them (any thread);
+//  why (may be NULL) gets the reason when false.
+bool geak_service_ready (geak_service_t *self, char *why, size_t why_size);
+bool geak_service_live (geak_service_t *self, char *why, size_t why_size);
 
 //  Run the service until SIGINT/SIGTERM; returns the process exit code.
 int geak_service_main (const geak_service_def_t *def, int argc, char **argv);

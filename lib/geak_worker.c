@@ -11,6 +11,7 @@
 #include "geak_msg.h"
 #include "geak_mdp.h"
 #include "geak_worker.h"
+#include "geak_curve.h"
 
 #include <pthread.h>
 #include <zmq.h>
@@ -30,6 +31,8 @@ struct geak_worker_t {
     int liveness;
     int reconnect_ms;
     uint64_t connects;
+    geak_curve_t *curve;        //  CURVE client settings, or NULL (plain)
+    int registered;             //  atomic: the broker has spoken to our READY
 };
 
 void
@@ -64,6 +67,11 @@ s_connect (geak_worker_t *self)
     zmq_setsockopt (socket, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
     zmq_setsockopt (socket, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt (socket, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    __atomic_store_n (&self->registered, 0, __ATOMIC_RELAXED);
+    if (self->curve && geak_curve_apply (self->curve, socket) != GEAK_OK) {
+        zmq_close (socket);
+        return NULL;
+    }
     if (zmq_connect (socket, self->endpoint) != 0) {
         geak_error ("worker_connect_failed", "endpoint=%s error=\"%s\"", self->endpoint,
                     zmq_strerror (errno));
@@ -74,8 +82,9 @@ s_connect (geak_worker_t *self)
     if (geak_msg_send (&ready, socket, ZMQ_DONTWAIT) != GEAK_OK)
         geak_debug ("worker_ready_not_sent", "service=%s", self->service);
     __atomic_fetch_add (&self->connects, 1, __ATOMIC_RELAXED);
-    geak_info ("worker_connect", "service=%s impl=%s endpoint=%s", self->service,
-               self->implementation, self->endpoint);
+    geak_info ("worker_connect", "service=%s impl=%s endpoint=%s curve=%s", self->service,
+               self->implementation, self->endpoint,
+               self->curve ? geak_curve_own_fingerprint (self->curve) : "off");
     return socket;
 }
 
@@ -164,6 +173,8 @@ s_actor (void *arg)
                     geak_msg_destroy (&msg);
                     continue;
                 }
+                if (view.command != GEAK_MDPW_DISCONNECT)
+                    __atomic_store_n (&self->registered, 1, __ATOMIC_RELAXED);
                 if (view.command == GEAK_MDPW_REQUEST) {
                     if (geak_msg_send (&msg, pipe, 0) != GEAK_OK)
                         geak_warn ("worker_request_lost", "service=%s", self->service);
@@ -192,6 +203,7 @@ s_actor (void *arg)
                        (long long) (now - last_heard));
             zmq_close (broker);
             broker = NULL;
+            __atomic_store_n (&self->registered, 0, __ATOMIC_RELAXED);
             reconnect_at = now + s_get (&self->reconnect_ms);
         }
         if (!broker && now >= reconnect_at) {
@@ -228,7 +240,14 @@ geak_worker_new (void *ctx, const char *endpoint, const char *service, const cha
     if (*implementation
     &&  !geak_mdp_valid_name (implementation, strlen (implementation), GEAK_MDP_MAX_NAME))
         return NULL;
+    geak_rc_t curve_rc;
+    geak_curve_t *curve = geak_curve_client_from_env (&curve_rc);
+    if (curve_rc != GEAK_OK) {
+        geak_error ("worker_curve_config", "service=%s code=%s", service, geak_rc_name (curve_rc));
+        return NULL;
+    }
     geak_worker_t *self = geak_malloc0 (sizeof *self);
+    self->curve = curve;
     self->own_ctx = ctx == NULL;
     self->ctx = ctx ? ctx : zmq_ctx_new ();
     self->endpoint = geak_strdup (endpoint);
@@ -271,6 +290,7 @@ failed:
         zmq_close (self->actor_pipe);
     if (self->own_ctx && self->ctx)
         zmq_ctx_term (self->ctx);
+    geak_curve_destroy (&self->curve);
     free (self->endpoint);
     free (self->service);
     free (self->implementation);
@@ -295,6 +315,7 @@ geak_worker_destroy (geak_worker_t **self_p)
     if (self->own_ctx)
         zmq_ctx_term (self->ctx);
     geak_info ("worker_stopped", "service=%s impl=%s", self->service, self->implementation);
+    geak_curve_destroy (&self->curve);
     free (self->endpoint);
     free (self->service);
     free (self->implementation);
@@ -318,6 +339,20 @@ geak_worker_set_reconnect (geak_worker_t *self, int reconnect_ms)
     assert (self);
     if (reconnect_ms >= 0)
         __atomic_store_n (&self->reconnect_ms, reconnect_ms, __ATOMIC_RELAXED);
+}
+
+bool
+geak_worker_registered (geak_worker_t *self)
+{
+    assert (self);
+    return __atomic_load_n (&self->registered, __ATOMIC_RELAXED) != 0;
+}
+
+bool
+geak_worker_curve (const geak_worker_t *self)
+{
+    assert (self);
+    return self->curve != NULL;
 }
 
 uint64_t
@@ -545,6 +580,11 @@ geak_worker_test (bool verbose)
         geak_broker_stats (broker, &stats);
     } while (stats.workers < 1 && geak_clock_mono_ms () < until);
     assert (stats.workers == 1);
+    //  the broker's heartbeats tell the worker it is registered
+    until = geak_clock_mono_ms () + 5000;
+    while (!geak_worker_registered (worker) && geak_clock_mono_ms () < until)
+        geak_worker_recv (worker, &(geak_request_t *) { NULL }, 10);
+    assert (geak_worker_registered (worker) && !geak_worker_curve (worker));
     uint64_t connects = geak_worker_connects (worker);
     geak_broker_destroy (&broker);
     broker = geak_broker_new (ctx);

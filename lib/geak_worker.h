@@ -47,8 +47,11 @@ void geak_request_destroy (geak_request_t **self_p);
 typedef struct geak_worker_t geak_worker_t;
 
 //  ctx: a ZeroMQ context to share, or NULL for a private one. Connects and
-//  sends READY at once (in the background). Returns NULL on bad arguments
-//  (invalid service / implementation name) or a ZeroMQ failure.
+//  sends READY at once (in the background). CURVE comes from the
+//  environment (GEAK_CURVE_KEY_FILE and GEAK_CURVE_SERVER_PUBLIC[_FILE],
+//  see geak_curve.h); none set = plain TCP. Returns NULL on bad arguments
+//  (invalid service / implementation name), a bad CURVE setting, or a
+//  ZeroMQ failure.
 geak_worker_t *geak_worker_new (void *ctx, const char *endpoint, const char *service,
                                 const char *implementation);
 //  Sends DISCONNECT to the broker, stops the actor, frees. A request the
@@ -79,6 +82,12 @@ geak_rc_t geak_worker_send_final (geak_worker_t *self, geak_request_t **req_p,
 
 //  How many times the actor (re)connected and sent READY (1 after start).
 uint64_t geak_worker_connects (geak_worker_t *self);
+//  True once the broker has answered our current READY (a HEARTBEAT or a
+//  REQUEST arrived on this connection); false again after a reconnect.
+//  Any thread. Used for readiness (/readyz).
+bool geak_worker_registered (geak_worker_t *self);
+//  True when this worker talks CURVE (GEAK_CURVE_* set, see geak_curve.h).
+bool geak_worker_curve (const geak_worker_t *self);
 
 int geak_worker_test (bool verbose);
 

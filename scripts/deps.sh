@@ -5,7 +5,13 @@ set -euo pipefail
 APT_PKGS=(build-essential pkg-config clang libclang-rt-14-dev
           libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libhiredis-dev
           libcurl4-openssl-dev libcjson-dev libcmocka-dev redis-server iproute2 procps)
-PY_PKGS=("torch==2.13.0" triton numpy pytest pyzmq)
+PY_PKGS=("torch==2.13.0" triton numpy pytest pyzmq pyyaml kubernetes-validate)
+# tests/py/test_k8s_manifests.py renders deploy/k8s with `kubectl kustomize`:
+# Debian 12's kubernetes-client provides it, unless a kubectl is already
+# installed (another package owning /usr/bin/kubectl would conflict).
+if ! command -v kubectl >/dev/null 2>&1; then
+    APT_PKGS+=(kubernetes-client)
+fi
 
 missing=()
 for p in "${APT_PKGS[@]}"; do
@@ -23,7 +29,7 @@ fi
 PY=${PYTHON:-python3}
 if ! $PY - <<'PYEOF' 2>/dev/null
 import importlib, sys
-import torch, triton, numpy, pytest, zmq
+import torch, triton, numpy, pytest, zmq, yaml, kubernetes_validate
 sys.exit(0 if torch.__version__.startswith("2.13.0") else 1)
 PYEOF
 then

@@ -2,12 +2,14 @@
 
     geak-broker [--bind ENDPOINT]... [--heartbeat-ms N] [--liveness N]
                 [--max-attempts N] [--cache-entries N] [--cache-ttl-ms N]
-                [--io-threads N]
+                [--io-threads N] [--metrics-bind HOST:PORT]
 
     Environment: GEAK_BROKER_BIND (default GEAK_DEFAULT_BIND, port 5555; several endpoints
     separated by commas), GEAK_BROKER_HEARTBEAT_MS, GEAK_BROKER_LIVENESS,
     GEAK_BROKER_MAX_ATTEMPTS, GEAK_BROKER_IO_THREADS (ZeroMQ I/O threads,
-    default 1), GEAK_LOG_LEVEL. Options override them.
+    default 1), GEAK_METRICS_BIND (HTTP /metrics, /healthz, /readyz; unset =
+    off), GEAK_CURVE_KEY_FILE + GEAK_CURVE_AUTHORIZED_FILE (CURVE server,
+    docs/transport.md), GEAK_LOG_LEVEL. Options override them.
     Once every endpoint is bound it prints one line per endpoint on stdout,
     "broker_ready endpoint=tcp://0.0.0.0:5555", and logs the same event.
     SIGINT / SIGTERM stop it cleanly (exit 0). */
@@ -16,18 +18,44 @@
 #include "geak_log.h"
 #include "geak_config.h"
 #include "geak_broker.h"
+#include "geak_curve.h"
+#include "geak_http.h"
+#include "geak_prom.h"
 
 #include <signal.h>
 #include <zmq.h>
 
 #define MAX_BINDS 16
+#define LIVENESS_MS 5000        //  /healthz fails when the loop stalls this long
 
 static geak_broker_t *s_broker = NULL;
+static int s_ready = 0;         //  atomic: every endpoint bound, not stopping
+
+static bool
+s_check_live (void *arg, char *why, size_t why_size)
+{
+    int64_t silent = geak_clock_mono_ms () - geak_broker_last_poll ((geak_broker_t *) arg);
+    if (silent < LIVENESS_MS)
+        return true;
+    snprintf (why, why_size, "broker loop silent for %lld ms", (long long) silent);
+    return false;
+}
+
+static bool
+s_check_ready (void *arg, char *why, size_t why_size)
+{
+    GEAK_UNUSED (arg);
+    if (__atomic_load_n (&s_ready, __ATOMIC_RELAXED))
+        return true;
+    snprintf (why, why_size, "not bound yet or stopping");
+    return false;
+}
 
 static void
 s_on_signal (int signum)
 {
     GEAK_UNUSED (signum);
+    __atomic_store_n (&s_ready, 0, __ATOMIC_RELAXED);
     geak_broker_stop (s_broker);
 }
 
@@ -37,9 +65,10 @@ s_usage (FILE *out)
     fprintf (out,
              "usage: geak-broker [--bind ENDPOINT]... [--heartbeat-ms N] [--liveness N]\n"
              "                   [--max-attempts N] [--cache-entries N] [--cache-ttl-ms N]\n"
-             "                   [--io-threads N]\n"
+             "                   [--io-threads N] [--metrics-bind HOST:PORT]\n"
              "env: GEAK_BROKER_BIND (default %s), GEAK_BROKER_HEARTBEAT_MS,\n"
              "     GEAK_BROKER_LIVENESS, GEAK_BROKER_MAX_ATTEMPTS, GEAK_BROKER_IO_THREADS,\n"
+             "     GEAK_METRICS_BIND, GEAK_CURVE_KEY_FILE, GEAK_CURVE_AUTHORIZED_FILE,\n"
              "     GEAK_LOG_LEVEL\n",
              GEAK_DEFAULT_BIND);
 }
@@ -69,6 +98,7 @@ main (int argc, char *argv [])
     }
     const char *binds [MAX_BINDS];
     int nbinds = 0;
+    const char *metrics_bind = geak_config_str ("GEAK_METRICS_BIND", NULL);
     for (int i = 1; i < argc; i++) {
         const char *arg = argv [i];
         const char *value = i + 1 < argc ? argv [i + 1] : NULL;
@@ -118,6 +148,9 @@ main (int argc, char *argv [])
             if (!s_int_option (arg, value, 0, 86400000, &cache_ttl_ms))
                 return 2;
         }
+        else
+        if (strcmp (arg, "--metrics-bind") == 0)
+            metrics_bind = *value ? value : NULL;
         else {
             fprintf (stderr, "geak-broker: unknown option %s\n", arg);
             s_usage (stderr);
@@ -135,6 +168,14 @@ main (int argc, char *argv [])
                 binds [nbinds++] = tok;
     }
 
+    geak_rc_t curve_rc;
+    geak_curve_t *curve = geak_curve_server_from_env (&curve_rc);
+    if (curve_rc != GEAK_OK) {
+        fprintf (stderr, "geak-broker: bad CURVE configuration (GEAK_CURVE_*): %s\n",
+                 geak_rc_str (curve_rc));
+        free (env_binds);
+        return 2;
+    }
     void *ctx = zmq_ctx_new ();
     if (ctx)
         zmq_ctx_set (ctx, ZMQ_IO_THREADS, (int) io_threads);
@@ -143,18 +184,52 @@ main (int argc, char *argv [])
         geak_error ("broker_start_failed", "reason=zmq");
         if (ctx)
             zmq_ctx_term (ctx);
+        geak_curve_destroy (&curve);
         free (env_binds);
         return 1;
+    }
+    int exit_code = 0;
+    geak_prom_t *registry = NULL;
+    geak_http_t *http = NULL;
+    if (curve) {
+        geak_rc_t rc = geak_broker_set_curve (s_broker, curve);
+        geak_curve_destroy (&curve);
+        if (rc != GEAK_OK) {
+            geak_error ("broker_start_failed", "reason=curve code=%s", geak_rc_name (rc));
+            exit_code = 2;
+            goto done;
+        }
+    }
+    if (metrics_bind) {
+        geak_rc_t rc;
+        registry = geak_prom_new ();
+        http = geak_http_new (metrics_bind, &rc);
+        if (!http
+        ||  geak_broker_set_metrics (s_broker, registry) != GEAK_OK
+        ||  geak_http_route_metrics (http, "/metrics", registry) != GEAK_OK
+        ||  geak_http_route_check (http, "/healthz", s_check_live, s_broker) != GEAK_OK
+        ||  geak_http_route_check (http, "/readyz", s_check_ready, NULL) != GEAK_OK
+        ||  geak_http_start (http) != GEAK_OK) {
+            geak_error ("broker_start_failed", "reason=metrics bind=%s", metrics_bind);
+            exit_code = 2;
+            goto done;
+        }
+        geak_prom_set_with (geak_prom_gauge (registry, "geak_build_info",
+                                             "geak-c version and process role (always 1).",
+                                             GEAK_PROM_LABELS ("version", "role")),
+                            GEAK_PROM_VALUES (GEAK_VERSION_STRING, "broker"), 1);
+        geak_prom_set_with (geak_prom_gauge (registry, "geak_process_start_time_seconds",
+                                             "Start time of the process since the Unix epoch.", NULL),
+                            NULL, (double) geak_clock_wall_ms () / 1000.0);
+        geak_info ("metrics_ready", "bind=%s port=%d", metrics_bind, geak_http_port (http));
     }
     geak_broker_set_heartbeat (s_broker, (int) heartbeat_ms, (int) liveness);
     geak_broker_set_max_attempts (s_broker, (int) max_attempts);
     geak_broker_set_cache (s_broker, (size_t) cache_entries, (int) cache_ttl_ms);
     for (int i = 0; i < nbinds; i++) {
         if (geak_broker_bind (s_broker, binds [i]) != GEAK_OK) {
-            geak_broker_destroy (&s_broker);
-            zmq_ctx_term (ctx);
-            free (env_binds);
-            return 1;
+            exit_code = 1;
+            goto done;
         }
         const char *resolved = geak_broker_endpoint (s_broker);
         geak_info ("broker_ready", "endpoint=%s heartbeat_ms=%ld liveness=%ld max_attempts=%ld",
@@ -163,6 +238,8 @@ main (int argc, char *argv [])
         fflush (stdout);
     }
     free (env_binds);
+    env_binds = NULL;
+    __atomic_store_n (&s_ready, 1, __ATOMIC_RELAXED);
 
     struct sigaction action;
     memset (&action, 0, sizeof action);
@@ -178,7 +255,13 @@ main (int argc, char *argv [])
                geak_rc_name (rc), (unsigned long long) stats.requests,
                (unsigned long long) stats.replies, (unsigned long long) stats.malformed,
                (unsigned long long) stats.requeued);
+    exit_code = rc == GEAK_OK ? 0 : 1;
+done:
+    //  the HTTP thread reads the broker: stop it first
+    geak_http_destroy (&http);
     geak_broker_destroy (&s_broker);
+    geak_prom_destroy (&registry);
     zmq_ctx_term (ctx);
-    return rc == GEAK_OK ? 0 : 1;
+    free (env_binds);
+    return exit_code;
 }

@@ -3,6 +3,7 @@
     geak eval --candidates FILE.jsonl [--tasks DIR] [--out verdicts.jsonl]
               [--summary summary.json] [--broker EP | --standalone N]
               [--window N] [--timeout-ms N] [--correctness-only]
+              [--no-selfcheck]
 
     Each input line: {"id": optional, "task": NAME | "task_file": PATH,
     "code": PYTHON | "reply": LLM REPLY}. Requests go out in parallel (the
@@ -12,33 +13,27 @@
     (call and execution accuracy, speedups over correct timed results) goes
     to --summary or, without it, as the last stdout line.
 
+    Before the candidates, one selfcheck request per distinct task (same
+    window): the task's reference against its oracle. Every verdict carries
+    the task's `task_status` (ok, broken, flaky, or unchecked when the check
+    could not run or --no-selfcheck skipped it); candidates of broken and
+    flaky tasks are left out of the accuracy denominators and the speedups
+    and reported apart in the summary's `excluded`.
+
     --standalone N starts a private geak-broker and N geak-evaluator
     processes from the directory of this binary, waits until all N workers
     are registered (polling mmi.stats, bounded), and stops them at the end. */
 #include "geak_prelude.h"
 #include "geak_client.h"
 #include "geak_config.h"
-#include "geak_gpu.h"
 #include "geak_log.h"
 #include "geak_proto.h"
 #include "commands.h"
+#include "standalone.h"
 
-#include <arpa/inet.h>
 #include <limits.h>
 #include <math.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <cjson/cJSON.h>
-
-extern char **environ;
-
-#define STANDALONE_MAX 64
-#define READY_TIMEOUT_MS 120000
 
 typedef struct {
     char *id;
@@ -48,14 +43,17 @@ typedef struct {
     char *input_error;      //  the line could not be used
     cJSON *verdict;         //  filled when answered
     char *request_id;       //  while pending
+    int check;              //  index of its task's selfcheck, -1: none
 } item_t;
 
+//  One distinct task and its reference self-check
 typedef struct {
-    pid_t broker;
-    pid_t evaluators [STANDALONE_MAX];
-    int n;
-    char endpoint [64];
-} standalone_t;
+    char *task;             //  as first given (name or task_file)
+    char *task_path;        //  TaskRef.path ("" for a name)
+    char *status;           //  ok, broken, flaky, unchecked; NULL while unknown
+    char *reason;
+    char *request_id;       //  while pending
+} check_t;
 
 static void
 s_usage (void)
@@ -63,7 +61,7 @@ s_usage (void)
     fprintf (stderr,
              "usage: geak eval --candidates FILE.jsonl [--tasks DIR] [--out FILE] [--summary FILE]\n"
              "                 [--broker EP | --standalone N] [--window N] [--timeout-ms N]\n"
-             "                 [--correctness-only]\n");
+             "                 [--correctness-only] [--no-selfcheck]\n");
 }
 
 // ------------------------------------------------------------------ input
@@ -175,6 +173,95 @@ s_items_free (item_t *items, int n)
     free (items);
 }
 
+//  One check per distinct task (a name, or the real path of a task_file);
+//  sets items [i].check. Returns the count.
+static int
+s_collect_tasks (item_t *items, int n, check_t **checks_p)
+{
+    check_t *checks = calloc ((size_t) (n ? n : 1), sizeof *checks);
+    assert (checks);
+    int nc = 0;
+    for (int i = 0; i < n; i++) {
+        item_t *item = &items [i];
+        item->check = -1;
+        if (item->input_error)
+            continue;
+        for (int c = 0; c < nc && item->check < 0; c++)
+            if (strcmp (checks [c].task_path, item->task_path) == 0
+                && (*item->task_path || strcmp (checks [c].task, item->task) == 0))
+                item->check = c;
+        if (item->check < 0) {
+            checks [nc].task = geak_strdup (item->task);
+            checks [nc].task_path = geak_strdup (item->task_path);
+            item->check = nc++;
+        }
+    }
+    *checks_p = checks;
+    return nc;
+}
+
+static void
+s_checks_free (check_t *checks, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free (checks [i].task);
+        free (checks [i].task_path);
+        free (checks [i].status);
+        free (checks [i].reason);
+        free (checks [i].request_id);
+    }
+    free (checks);
+}
+
+static void
+s_check_set (check_t *check, const char *status, const char *reason)
+{
+    free (check->status);
+    free (check->reason);
+    check->status = geak_strdup (status);
+    check->reason = geak_strdup (reason ? reason : "");
+}
+
+//  Broken and flaky tasks are left out of the accuracy denominators
+static bool
+s_check_excluded (const check_t *check)
+{
+    return check && check->status
+        && (strcmp (check->status, "broken") == 0 || strcmp (check->status, "flaky") == 0);
+}
+
+static void
+s_take_check (check_t *check, geak_reply_t *reply)
+{
+    if (reply->rc != GEAK_OK) {
+        s_check_set (check, "unchecked", reply->error ? reply->error : geak_rc_str (reply->rc));
+        return;
+    }
+    geak_rc_t rc;
+    Geak__Envelope *env = geak_proto_unpack (reply->body, reply->size,
+                                             GEAK__ENVELOPE__BODY__NOT_SET, &rc);
+    if (env && env->body_case == GEAK__ENVELOPE__BODY_EVAL_RESULT && env->eval_result) {
+        const Geak__EvalResult *r = env->eval_result;
+        const char *status = r->task_status;
+        bool known = strcmp (status, "ok") == 0 || strcmp (status, "broken") == 0
+                  || strcmp (status, "flaky") == 0;
+        if (known && r->error_class != GEAK__ERROR_CLASS__HARNESS_ERROR)
+            s_check_set (check, status, r->task_status_reason);
+        else
+            s_check_set (check, "unchecked", *r->task_status_reason ? r->task_status_reason
+                                                                    : r->error_message);
+    }
+    else
+    if (env && env->body_case == GEAK__ENVELOPE__BODY_ERROR && env->error) {
+        char msg [1024];
+        snprintf (msg, sizeof msg, "%s: %s", env->error->code, env->error->message);
+        s_check_set (check, "unchecked", msg);
+    }
+    else
+        s_check_set (check, "unchecked", "evaluator reply is not an EvalResult");
+    geak_proto_free (&env);
+}
+
 // ------------------------------------------------------------------ verdicts
 
 static cJSON *
@@ -273,19 +360,45 @@ s_cmp_double (const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static cJSON *
-s_summary (const item_t *items, int n, double wall_s)
+//  The summary's name for a check: the task as given, unless another
+//  check already uses that name
+static const char *
+s_check_name (const cJSON *obj, const check_t *check)
 {
-    int call = 0, exec = 0, timed = 0;
+    if (cJSON_GetObjectItemCaseSensitive (obj, check->task) && *check->task_path)
+        return check->task_path;
+    return check->task;
+}
+
+static cJSON *
+s_summary (const item_t *items, int n, const check_t *checks, int nc, double wall_s)
+{
+    int call = 0, exec = 0, timed = 0, counted = 0;
     double *speedups = calloc ((size_t) (n ? n : 1), sizeof *speedups);
     assert (speedups);
     int ns = 0;
     cJSON *classes = cJSON_CreateObject ();
+    //  per check: candidates, call_ok, exec_ok (for the excluded ones)
+    int *per = calloc ((size_t) (nc ? nc : 1) * 3, sizeof *per);
+    assert (per);
+    int excluded = 0;
     for (int i = 0; i < n; i++) {
         const cJSON *v = items [i].verdict;
-        if (cJSON_IsTrue (cJSON_GetObjectItem (v, "call_ok")))
-            call++;
+        const check_t *check = items [i].check >= 0 ? &checks [items [i].check] : NULL;
+        bool call_ok = cJSON_IsTrue (cJSON_GetObjectItem (v, "call_ok"));
         bool ok = cJSON_IsTrue (cJSON_GetObjectItem (v, "exec_ok"));
+        if (check) {
+            per [3 * items [i].check] += 1;
+            per [3 * items [i].check + 1] += call_ok;
+            per [3 * items [i].check + 2] += ok;
+        }
+        if (s_check_excluded (check)) {
+            excluded++;
+            continue;
+        }
+        counted++;
+        if (call_ok)
+            call++;
         if (ok)
             exec++;
         bool was_timed = cJSON_IsTrue (cJSON_GetObjectItem (v, "timed"));
@@ -303,11 +416,12 @@ s_summary (const item_t *items, int n, double wall_s)
             cJSON_AddNumberToObject (classes, name, 1);
     }
     cJSON *sum = cJSON_CreateObject ();
-    cJSON_AddNumberToObject (sum, "n", n);
+    cJSON_AddNumberToObject (sum, "n", counted);
+    cJSON_AddNumberToObject (sum, "n_all", n);
     cJSON_AddNumberToObject (sum, "call_ok", call);
     cJSON_AddNumberToObject (sum, "exec_ok", exec);
-    cJSON_AddNumberToObject (sum, "call_accuracy", n ? (double) call / n : 0);
-    cJSON_AddNumberToObject (sum, "execution_accuracy", n ? (double) exec / n : 0);
+    cJSON_AddNumberToObject (sum, "call_accuracy", counted ? (double) call / counted : 0);
+    cJSON_AddNumberToObject (sum, "execution_accuracy", counted ? (double) exec / counted : 0);
     cJSON_AddNumberToObject (sum, "timed", timed);
     cJSON_AddNumberToObject (sum, "speedup_n", ns);
     if (ns) {
@@ -326,199 +440,26 @@ s_summary (const item_t *items, int n, double wall_s)
         cJSON_AddNullToObject (sum, "median_speedup");
     }
     cJSON_AddItemToObject (sum, "classes", classes);
+    cJSON *status = cJSON_AddObjectToObject (sum, "task_status");
+    cJSON *apart = cJSON_AddObjectToObject (sum, "excluded");
+    cJSON_AddNumberToObject (apart, "n", excluded);
+    cJSON *apart_tasks = cJSON_AddObjectToObject (apart, "tasks");
+    for (int c = 0; c < nc; c++) {
+        cJSON_AddStringToObject (status, s_check_name (status, &checks [c]),
+                                 checks [c].status ? checks [c].status : "unchecked");
+        if (!s_check_excluded (&checks [c]))
+            continue;
+        cJSON *t = cJSON_AddObjectToObject (apart_tasks, s_check_name (apart_tasks, &checks [c]));
+        cJSON_AddStringToObject (t, "status", checks [c].status);
+        cJSON_AddStringToObject (t, "reason", checks [c].reason ? checks [c].reason : "");
+        cJSON_AddNumberToObject (t, "candidates", per [3 * c]);
+        cJSON_AddNumberToObject (t, "call_ok", per [3 * c + 1]);
+        cJSON_AddNumberToObject (t, "exec_ok", per [3 * c + 2]);
+    }
     cJSON_AddNumberToObject (sum, "wall_s", wall_s);
+    free (per);
     free (speedups);
     return sum;
-}
-
-// ------------------------------------------------------------------ standalone
-
-static int
-s_free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = 0 };
-    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    int port = -1;
-    if (bind (fd, (struct sockaddr *) &addr, sizeof addr) == 0
-        && getsockname (fd, (struct sockaddr *) &addr, &len) == 0)
-        port = ntohs (addr.sin_port);
-    close (fd);
-    return port;
-}
-
-static pid_t
-s_spawn (char *const argv [])
-{
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init (&actions);
-    //  children's stdout joins stderr: our stdout carries JSON only
-    posix_spawn_file_actions_adddup2 (&actions, 2, 1);
-    pid_t pid = 0;
-    int rc = posix_spawn (&pid, argv [0], &actions, NULL, argv, environ);
-    posix_spawn_file_actions_destroy (&actions);
-    if (rc != 0) {
-        fprintf (stderr, "geak eval: cannot start %s: %s\n", argv [0], strerror (rc));
-        return -1;
-    }
-    return pid;
-}
-
-//  Stop one child: SIGTERM, wait up to timeout_ms, then SIGKILL
-static int
-s_stop_child (pid_t pid, int timeout_ms)
-{
-    if (pid <= 0)
-        return 0;
-    kill (pid, SIGTERM);
-    int64_t deadline = geak_clock_mono_ms () + timeout_ms;
-    int status = 0;
-    for (;;) {
-        pid_t r = waitpid (pid, &status, WNOHANG);
-        if (r == pid)
-            return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
-        if (r < 0)
-            return -1;
-        if (geak_clock_mono_ms () >= deadline) {
-            kill (pid, SIGKILL);
-            waitpid (pid, &status, 0);
-            return 137;
-        }
-        struct pollfd none;
-        poll (&none, 0, 20);
-    }
-}
-
-static void
-s_standalone_stop (standalone_t *sa)
-{
-    for (int i = 0; i < sa->n; i++)
-        if (sa->evaluators [i] > 0)
-            kill (sa->evaluators [i], SIGTERM);
-    for (int i = 0; i < sa->n; i++) {
-        int code = s_stop_child (sa->evaluators [i], 20000);
-        if (code != 0)
-            geak_warn ("standalone_evaluator_exit", "pid=%d code=%d", (int) sa->evaluators [i], code);
-        sa->evaluators [i] = 0;
-    }
-    int code = s_stop_child (sa->broker, 10000);
-    if (code != 0)
-        geak_warn ("standalone_broker_exit", "pid=%d code=%d", (int) sa->broker, code);
-    sa->broker = 0;
-}
-
-//  Evaluator workers registered at the broker (-1: broker not answering)
-static int
-s_evaluator_workers (geak_client_t *client)
-{
-    geak_reply_t *reply = NULL;
-    geak_rc_t rc = geak_client_call (client, "mmi.stats", NULL, 2000, "", 0, &reply);
-    int workers = -1;
-    if (rc == GEAK_OK && reply && reply->body) {
-        cJSON *stats = cJSON_Parse ((const char *) reply->body);
-        const cJSON *services = cJSON_GetObjectItem (stats, "services");
-        const cJSON *svc = cJSON_GetObjectItem (services, GEAK_SERVICE_EVALUATOR);
-        const cJSON *w = cJSON_GetObjectItem (svc, "workers");
-        workers = cJSON_IsNumber (w) ? (int) w->valuedouble : 0;
-        cJSON_Delete (stats);
-    }
-    geak_reply_destroy (&reply);
-    return workers;
-}
-
-static int
-s_standalone_start (standalone_t *sa, int n, const char *tasks)
-{
-    memset (sa, 0, sizeof *sa);
-    char exe [PATH_MAX];
-    ssize_t len = readlink ("/proc/self/exe", exe, sizeof exe - 1);
-    if (len <= 0)
-        return -1;
-    exe [len] = 0;
-    char *slash = strrchr (exe, '/');
-    if (!slash)
-        return -1;
-    *slash = 0;
-    char broker_bin [PATH_MAX + 32], evaluator_bin [PATH_MAX + 32];
-    snprintf (broker_bin, sizeof broker_bin, "%s/geak-broker", exe);
-    snprintf (evaluator_bin, sizeof evaluator_bin, "%s/geak-evaluator", exe);
-    int port = s_free_port ();
-    if (port <= 0)
-        return -1;
-    snprintf (sa->endpoint, sizeof sa->endpoint, "tcp://127.0.0.1:%d", port);
-    char *bargv [] = { broker_bin, "--bind", sa->endpoint, NULL };
-    sa->broker = s_spawn (bargv);
-    if (sa->broker <= 0)
-        return -1;
-    //  pin the evaluators round-robin over the GPUs, if any
-    geak_gpu_info_t *gpus = NULL;
-    int ngpus = 0;
-    if (geak_gpu_probe (&gpus, &ngpus) != GEAK_OK)
-        ngpus = 0;
-    free (gpus);
-    for (int i = 0; i < n; i++) {
-        char gpu [16];
-        snprintf (gpu, sizeof gpu, "%d", ngpus ? i % ngpus : 0);
-        char *eargv [12];
-        int a = 0;
-        eargv [a++] = evaluator_bin;
-        eargv [a++] = "--broker";
-        eargv [a++] = sa->endpoint;
-        eargv [a++] = "--tasks";
-        eargv [a++] = (char *) tasks;
-        if (ngpus) {
-            eargv [a++] = "--gpu";
-            eargv [a++] = gpu;
-        }
-        eargv [a] = NULL;
-        sa->evaluators [i] = s_spawn (eargv);
-        if (sa->evaluators [i] <= 0)
-            return -1;
-        sa->n = i + 1;
-    }
-    //  ready when all N workers are registered (bounded; a child that
-    //  exits early fails the start at once)
-    geak_client_t *client = geak_client_new (NULL, sa->endpoint);
-    if (!client)
-        return -1;
-    int64_t deadline = geak_clock_mono_ms () + READY_TIMEOUT_MS;
-    int workers = -1;
-    int result = -1;
-    while (geak_clock_mono_ms () < deadline) {
-        bool dead = false;
-        for (int i = 0; i < sa->n; i++) {
-            int status;
-            if (waitpid (sa->evaluators [i], &status, WNOHANG) == sa->evaluators [i]) {
-                fprintf (stderr, "geak eval: evaluator %d exited during start\n", i);
-                sa->evaluators [i] = 0;
-                dead = true;
-            }
-        }
-        int status;
-        if (waitpid (sa->broker, &status, WNOHANG) == sa->broker) {
-            fprintf (stderr, "geak eval: broker exited during start\n");
-            sa->broker = 0;
-            dead = true;
-        }
-        if (dead)
-            break;
-        workers = s_evaluator_workers (client);
-        if (workers >= n) {
-            result = 0;
-            break;
-        }
-        struct pollfd none;
-        poll (&none, 0, 50);
-    }
-    geak_client_destroy (&client);
-    if (result != 0)
-        fprintf (stderr, "geak eval: %d of %d evaluators ready\n", workers < 0 ? 0 : workers, n);
-    else
-        geak_info ("standalone_ready", "endpoint=%s evaluators=%d", sa->endpoint, n);
-    return result;
 }
 
 // ------------------------------------------------------------------ main
@@ -572,6 +513,38 @@ s_send_one (geak_client_t *client, item_t *item, long timeout_ms, bool correctne
     return rc;
 }
 
+//  The selfcheck of one task: EvalRequest with options.selfcheck, no candidate
+static geak_rc_t
+s_send_check (geak_client_t *client, check_t *check, long timeout_ms)
+{
+    Geak__TaskRef task = GEAK__TASK_REF__INIT;
+    task.name = check->task;
+    task.path = check->task_path;
+    Geak__EvalOptions options = GEAK__EVAL_OPTIONS__INIT;
+    options.timeout_ms = (uint32_t) timeout_ms;
+    options.selfcheck = true;
+    Geak__EvalRequest request = GEAK__EVAL_REQUEST__INIT;
+    request.task = &task;
+    request.options = &options;
+    //  two runs of the reference, each bounded by the evaluator's timeout
+    //  plus the harness's grace, plus a restart
+    int64_t deadline = geak_clock_wall_ms () + 2 * (timeout_ms + 20000) + 60000;
+    Geak__Envelope env;
+    geak_proto_envelope_init (&env, NULL, deadline, "geak-eval");
+    env.body_case = GEAK__ENVELOPE__BODY_EVAL_REQUEST;
+    env.eval_request = &request;
+    uint8_t *data = NULL;
+    size_t size = 0;
+    geak_rc_t rc = geak_proto_pack (&env, &data, &size);
+    const char *id = NULL;
+    if (rc == GEAK_OK)
+        rc = geak_client_send (client, GEAK_SERVICE_EVALUATOR, NULL, deadline, data, size, &id);
+    free (data);
+    if (rc == GEAK_OK)
+        check->request_id = geak_strdup (id);
+    return rc;
+}
+
 int
 geak_cmd_eval (int argc, char **argv)
 {
@@ -580,7 +553,7 @@ geak_cmd_eval (int argc, char **argv)
     const char *out_path = NULL, *summary_path = NULL;
     const char *endpoint = geak_config_str ("GEAK_BROKER", GEAK_DEFAULT_BROKER);
     long standalone = 0, window = 0, timeout_ms = 120000;
-    bool correctness = false;
+    bool correctness = false, selfcheck = true;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv [i];
         bool has = i + 1 < argc;
@@ -622,6 +595,9 @@ geak_cmd_eval (int argc, char **argv)
         else
         if (strcmp (arg, "--correctness-only") == 0)
             correctness = true;
+        else
+        if (strcmp (arg, "--no-selfcheck") == 0)
+            selfcheck = false;
         else {
             s_usage ();
             return 2;
@@ -638,41 +614,67 @@ geak_cmd_eval (int argc, char **argv)
         return 1;
     }
     int64_t t0 = geak_clock_mono_ms ();
-    standalone_t sa = { 0 };
+    standalone_t *sa = NULL;
     if (standalone > 0) {
         char *real_tasks = realpath (tasks, NULL);
-        int rc = s_standalone_start (&sa, (int) standalone, real_tasks ? real_tasks : tasks);
+        standalone_opts_t sa_opts = {
+            .tool = "geak eval", .tasks = real_tasks ? real_tasks : tasks,
+            .evaluators = (int) standalone,
+        };
+        sa = standalone_new (&sa_opts);
         free (real_tasks);
-        if (rc != 0) {
-            s_standalone_stop (&sa);
+        if (!sa) {
             s_items_free (items, n);
             return 1;
         }
-        endpoint = sa.endpoint;
+        endpoint = standalone_endpoint (sa);
     }
     geak_client_t *client = geak_client_new (NULL, endpoint);
     if (!client) {
         fprintf (stderr, "geak eval: cannot connect to %s\n", endpoint);
-        s_standalone_stop (&sa);
+        standalone_destroy (&sa);
         s_items_free (items, n);
         return 1;
     }
     if (window == 0) {
-        int workers = standalone ? (int) standalone : s_evaluator_workers (client);
+        int workers = standalone ? (int) standalone
+                                : standalone_service_workers (client, GEAK_SERVICE_EVALUATOR);
         window = workers > 0 ? workers : 1;
     }
-    geak_info ("eval_start", "candidates=%d window=%ld endpoint=%s", n, window, endpoint);
+    check_t *checks = NULL;
+    int nc = s_collect_tasks (items, n, &checks);
+    if (!selfcheck)
+        for (int c = 0; c < nc; c++)
+            s_check_set (&checks [c], "unchecked", "selfcheck skipped (--no-selfcheck)");
+    geak_info ("eval_start", "candidates=%d tasks=%d selfcheck=%d window=%ld endpoint=%s", n, nc,
+               selfcheck, window, endpoint);
 
-    int next = 0, done = 0, exit_code = 0;
+    //  jobs: the tasks' selfchecks first, then the candidates, one window
+    int total = nc + n, next = 0, done = 0, exit_code = 0;
+    for (int c = 0; c < nc; c++)
+        if (checks [c].status)
+            done++;
     for (int i = 0; i < n; i++)
         if (items [i].input_error) {
             items [i].verdict = s_verdict_error (&items [i], "invalid_input", items [i].input_error);
             done++;
         }
-    while (done < n) {
+    while (done < total) {
         //  fill the window
-        while (next < n && (long) geak_client_pending (client) < window) {
-            item_t *item = &items [next++];
+        while (next < total && (long) geak_client_pending (client) < window) {
+            int job = next++;
+            if (job < nc) {
+                check_t *check = &checks [job];
+                if (check->status)
+                    continue;
+                geak_rc_t rc = s_send_check (client, check, timeout_ms);
+                if (rc != GEAK_OK) {
+                    s_check_set (check, "unchecked", geak_rc_str (rc));
+                    done++;
+                }
+                continue;
+            }
+            item_t *item = &items [job - nc];
             if (item->verdict)
                 continue;
             geak_rc_t rc = s_send_one (client, item, timeout_ms, correctness);
@@ -681,7 +683,7 @@ geak_cmd_eval (int argc, char **argv)
                 done++;
             }
         }
-        if (done >= n)
+        if (done >= total)
             break;
         geak_reply_t *reply = NULL;
         geak_rc_t rc = geak_client_recv (client, &reply, 1000);
@@ -696,7 +698,18 @@ geak_cmd_eval (int argc, char **argv)
             geak_reply_destroy (&reply);
             continue;
         }
-        for (int i = 0; i < n; i++)
+        bool matched = false;
+        for (int c = 0; c < nc && !matched; c++)
+            if (checks [c].request_id && reply->request_id
+                && strcmp (checks [c].request_id, reply->request_id) == 0 && !checks [c].status) {
+                s_take_check (&checks [c], reply);
+                free (checks [c].request_id);
+                checks [c].request_id = NULL;
+                done++;
+                matched = true;
+                geak_info ("eval_selfcheck", "task=%s status=%s", checks [c].task, checks [c].status);
+            }
+        for (int i = 0; i < n && !matched; i++)
             if (items [i].request_id && reply->request_id
                 && strcmp (items [i].request_id, reply->request_id) == 0 && !items [i].verdict) {
                 s_take_reply (&items [i], reply);
@@ -711,10 +724,17 @@ geak_cmd_eval (int argc, char **argv)
         geak_reply_destroy (&reply);
     }
     geak_client_destroy (&client);
-    s_standalone_stop (&sa);
-    for (int i = 0; i < n; i++)
+    standalone_destroy (&sa);
+    for (int c = 0; c < nc; c++)
+        if (!checks [c].status)
+            s_check_set (&checks [c], "unchecked", "no answer");
+    for (int i = 0; i < n; i++) {
         if (!items [i].verdict)
             items [i].verdict = s_verdict_error (&items [i], "harness_error", "no answer");
+        cJSON_AddStringToObject (items [i].verdict, "task_status",
+                                 items [i].check >= 0 ? checks [items [i].check].status
+                                                      : "unchecked");
+    }
 
     //  verdicts in input order, then the summary
     FILE *out = out_path ? fopen (out_path, "w") : stdout;
@@ -731,7 +751,7 @@ geak_cmd_eval (int argc, char **argv)
         if (out != stdout && fclose (out) != 0)
             exit_code = 1;
     }
-    cJSON *sum = s_summary (items, n, (geak_clock_mono_ms () - t0) / 1000.0);
+    cJSON *sum = s_summary (items, n, checks, nc, (geak_clock_mono_ms () - t0) / 1000.0);
     char *text = cJSON_PrintUnformatted (sum);
     cJSON_Delete (sum);
     if (summary_path) {
@@ -744,6 +764,7 @@ geak_cmd_eval (int argc, char **argv)
         printf ("%s\n", text);
     free (text);
     fflush (stdout);
+    s_checks_free (checks, nc);
     s_items_free (items, n);
     return exit_code;
 }

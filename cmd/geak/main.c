@@ -13,6 +13,11 @@ static const struct {
     { "eval",  geak_cmd_eval,  "eval --candidates F    evaluate candidates, write verdicts and a summary" },
     { "call",  geak_cmd_call,  "call --body-file F SVC send raw bytes to a service, print the answer" },
     { "gpu",   geak_cmd_gpu,   "gpu                    this machine's devices (JSON)" },
+    { "run",   geak_cmd_run,   "run --tasks D --k K --iterations N   the agent loop: pass@k scans (--resume ID)" },
+    { "report", geak_cmd_report, "report RUN [--out DIR] metrics, plots and final candidates of a stored run" },
+    { "status", geak_cmd_status, "status [RUN]           runs in the store, or one run's progress" },
+    { "keygen", geak_cmd_keygen, "keygen FILE            a CURVE key pair file (0600); prints the public key" },
+    { "tasks", geak_cmd_tasks, "tasks list|check|import  the task directory: list, reference self-checks, benchmark import" },
 };
 #define NCOMMANDS (sizeof s_commands / sizeof s_commands [0])
 

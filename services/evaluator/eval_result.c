@@ -276,6 +276,50 @@ eval_result_from_json (const cJSON *json, char **why)
     return self;
 }
 
+Geak__EvalResult *
+eval_result_from_selfcheck_json (const cJSON *json, char **why)
+{
+    assert (why);
+    *why = NULL;
+    if (!cJSON_IsObject (json)) {
+        *why = geak_strdup ("selfcheck result is not an object");
+        return NULL;
+    }
+    conv_t conv = { NULL };
+    Geak__EvalResult *self = eval_result_new (GEAK__ERROR_CLASS__ERROR_CLASS_UNSPECIFIED, NULL);
+    s_string (&conv, json, "status", &self->task_status);
+    s_string (&conv, json, "reason", &self->task_status_reason);
+    s_class (&conv, json, "error_class", &self->error_class);
+    s_bool (&conv, json, "call_ok", &self->call_ok);
+    s_bool (&conv, json, "exec_ok", &self->exec_ok);
+    const cJSON *results = s_field (json, "results");
+    if (results && !cJSON_IsArray (results))
+        s_fail (&conv, "results", "not an array");
+    const char *status = self->task_status;
+    bool ok = strcmp (status, "ok") == 0;
+    if (!conv.why && !ok && strcmp (status, "broken") != 0 && strcmp (status, "flaky") != 0)
+        s_fail (&conv, "status", *status ? "not ok, broken or flaky" : "missing");
+    if (!conv.why && self->error_class == GEAK__ERROR_CLASS__ERROR_CLASS_UNSPECIFIED)
+        s_fail (&conv, "error_class", "missing");
+    if (!conv.why && self->error_class == GEAK__ERROR_CLASS__HARNESS_ERROR)
+        s_fail (&conv, "error_class", "harness_error is not a task status");
+    if (!conv.why && ok != (self->error_class == GEAK__ERROR_CLASS__PASS))
+        s_fail (&conv, "error_class", ok ? "not pass while the status is ok"
+                                         : "pass while the status is not ok");
+    if (!conv.why && self->error_class == GEAK__ERROR_CLASS__PASS
+        && !(self->call_ok && self->exec_ok))
+        s_fail (&conv, "error_class", "pass without call_ok and exec_ok");
+    if (!conv.why && self->exec_ok && !self->call_ok)
+        s_fail (&conv, "exec_ok", "true while call_ok is false");
+    if (conv.why) {
+        eval_result_destroy (&self);
+        *why = conv.why;
+        return NULL;
+    }
+    eval_result_set_string (&self->error_message, self->task_status_reason);
+    return self;
+}
+
 void
 eval_result_set_device (Geak__EvalResult *self, const geak_gpu_info_t *info,
                         const cJSON *harness_device)
@@ -382,6 +426,52 @@ eval_result_selftest (bool verbose)
         assert (r == NULL && why);
         free (why);
     }
+    //  selfcheck answers
+    cJSON *json = cJSON_Parse ("{\"status\":\"broken\",\"reason\":\"mismatch: fp32 8\","
+                               "\"error_class\":\"mismatch\",\"call_ok\":true,"
+                               "\"exec_ok\":false,\"results\":[{}],\"extra\":1}");
+    r = eval_result_from_selfcheck_json (json, &why);
+    cJSON_Delete (json);
+    assert (r && !why);
+    assert (strcmp (r->task_status, "broken") == 0);
+    assert (strcmp (r->task_status_reason, "mismatch: fp32 8") == 0);
+    assert (strcmp (r->error_message, "mismatch: fp32 8") == 0);
+    assert (r->error_class == GEAK__ERROR_CLASS__MISMATCH && r->call_ok && !r->exec_ok);
+    eval_result_destroy (&r);
+    json = cJSON_Parse ("{\"status\":\"ok\",\"reason\":\"\",\"error_class\":\"pass\","
+                        "\"call_ok\":true,\"exec_ok\":true}");
+    r = eval_result_from_selfcheck_json (json, &why);
+    cJSON_Delete (json);
+    assert (r && !why && r->error_class == GEAK__ERROR_CLASS__PASS);
+    assert (strcmp (r->task_status, "ok") == 0 && *r->task_status_reason == 0);
+    eval_result_destroy (&r);
+    static const char *const bad_selfcheck [] = {
+        "[]",
+        "{\"reason\":\"\",\"error_class\":\"pass\",\"call_ok\":true,\"exec_ok\":true}",
+        "{\"status\":\"fine\",\"error_class\":\"pass\",\"call_ok\":true,\"exec_ok\":true}",
+        "{\"status\":\"unchecked\",\"error_class\":\"mismatch\"}",
+        "{\"status\":1,\"error_class\":\"pass\",\"call_ok\":true,\"exec_ok\":true}",
+        "{\"status\":\"ok\",\"call_ok\":true,\"exec_ok\":true}",
+        "{\"status\":\"ok\",\"error_class\":\"mismatch\",\"call_ok\":true}",
+        "{\"status\":\"broken\",\"error_class\":\"pass\",\"call_ok\":true,\"exec_ok\":true}",
+        "{\"status\":\"ok\",\"error_class\":\"pass\",\"call_ok\":true,\"exec_ok\":false}",
+        "{\"status\":\"broken\",\"error_class\":\"harness_error\"}",
+        "{\"status\":\"flaky\",\"error_class\":\"nondeterministic\",\"exec_ok\":true}",
+        "{\"status\":\"broken\",\"error_class\":\"mismatch\",\"reason\":7}",
+        "{\"status\":\"broken\",\"error_class\":\"mismatch\",\"results\":{}}",
+        "{\"status\":\"broken\",\"error_class\":\"Mismatch\"}",
+    };
+    for (size_t i = 0; i < sizeof bad_selfcheck / sizeof bad_selfcheck [0]; i++) {
+        json = cJSON_Parse (bad_selfcheck [i]);
+        assert (json);
+        r = eval_result_from_selfcheck_json (json, &why);
+        cJSON_Delete (json);
+        if (verbose)
+            printf ("  bad selfcheck %zu: %s\n", i, why ? why : "(accepted!)");
+        assert (r == NULL && why);
+        free (why);
+    }
+
     r = eval_result_new (GEAK__ERROR_CLASS__TIMEOUT, "killed");
     eval_result_set_device (r, &cpu, NULL);
     assert (strcmp (r->error_message, "killed") == 0);

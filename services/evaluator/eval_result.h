@@ -22,6 +22,14 @@ void eval_result_destroy (Geak__EvalResult **self_p);
 //  or NULL with *why set to a malloc'd explanation (caller frees).
 Geak__EvalResult *eval_result_from_json (const cJSON *json, char **why);
 
+//  Convert the "result" object of a selfcheck answer, strictly: "status"
+//  "ok" | "broken" | "flaky" (required), "reason" (string), "error_class"
+//  (required, known, never harness_error: our faults are not answers),
+//  "call_ok" / "exec_ok" (booleans describing the reference); "ok" if and
+//  only if the class is pass. The result has task_status, task_status_reason
+//  and error_message (= the reason) set. NULL with *why on any violation.
+Geak__EvalResult *eval_result_from_selfcheck_json (const cJSON *json, char **why);
+
 //  Replace string field *field with a malloc'd copy of value.
 void eval_result_set_string (char **field, const char *value);
 

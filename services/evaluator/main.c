@@ -15,7 +15,12 @@
       --cache-dir DIR      [GEAK_EVAL_CACHE_DIR]   passed to the harness
       --start-timeout-ms N [GEAK_HARNESS_START_MS] first pong, default 120000
       --interpret                              force TRITON_INTERPRET=1 (no timings)
-      --selftest [-v]                          run the unit checks of this role and exit */
+      --selftest [-v]                          run the unit checks of this role and exit
+
+    An EvalRequest with options.selfcheck checks the task's reference instead
+    of a candidate (the candidate may be absent): the harness's selfcheck op,
+    answered with task_status/task_status_reason and cached per task (path and
+    the size/mtime of its files) for the life of this process. */
 #include "geak_prelude.h"
 #include "geak_config.h"
 #include "geak_gpu.h"
@@ -27,7 +32,10 @@
 #include "geak_extract.h"
 #include "harness_proc.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -35,6 +43,15 @@
 #define MAX_THREADS 256
 #define TIMEOUT_MAX_MS (3600u * 1000u)
 #define CODE_FILE "candidate.py"
+#define SELFCHECK_CACHE_MAX 256
+#define HARNESS_GRACE_MS 20000      //  the harness's own backstop past timeout_s (GRACE_S)
+
+//  One cached selfcheck answer: the packed EvalResult, without per-request fields
+typedef struct {
+    char *key;
+    uint8_t *packed;
+    size_t size;
+} selfcheck_entry_t;
 
 typedef struct {
     char *harness_dir;
@@ -54,6 +71,10 @@ typedef struct {
     Geak__DeviceFacts facts;    //  points into device (health replies)
     char host [128];
     harness_proc_t *procs [MAX_THREADS];    //  slot i used only by worker thread i
+    pthread_mutex_t selfcheck_lock;         //  guards the selfcheck cache (all threads)
+    selfcheck_entry_t selfchecks [SELFCHECK_CACHE_MAX];
+    size_t n_selfchecks;                    //  ring: the oldest is replaced when full
+    size_t selfcheck_next;
 } evaluator_t;
 
 // ------------------------------------------------------------------ options
@@ -145,6 +166,7 @@ static geak_rc_t
 s_init (int argc, char **argv, void **state_p)
 {
     evaluator_t *self = geak_malloc0 (sizeof *self);
+    pthread_mutex_init (&self->selfcheck_lock, NULL);
     const char *harness = getenv ("GEAK_HARNESS_DIR");
     const char *tasks = geak_config_str ("GEAK_TASKS", "tasks");
     const char *python = geak_config_str ("GEAK_PYTHON", "python3");
@@ -289,6 +311,11 @@ s_fini (void *state)
         return;
     for (int i = 0; i < MAX_THREADS; i++)
         harness_proc_destroy (&self->procs [i]);
+    for (size_t i = 0; i < self->n_selfchecks; i++) {
+        free (self->selfchecks [i].key);
+        free (self->selfchecks [i].packed);
+    }
+    pthread_mutex_destroy (&self->selfcheck_lock);
     free (self->harness_dir);
     free (self->tasks_root);
     free (self->python);
@@ -450,6 +477,199 @@ s_run_once (evaluator_t *self, harness_proc_t *proc, const char *task_dir, const
     return r;
 }
 
+// ------------------------------------------------------------------ selfcheck
+
+static uint64_t
+s_fnv (uint64_t h, const void *data, size_t size)
+{
+    const uint8_t *p = data;
+    for (size_t i = 0; i < size; i++) {
+        h ^= p [i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+//  Cache key of a task: its real path and the name, size, mtime and inode of
+//  every regular file directly in it (any edit gives a new key), on this
+//  evaluator's one device. Caller frees.
+static char *
+s_task_key (evaluator_t *self, const char *task_dir)
+{
+    DIR *dir = opendir (task_dir);
+    uint64_t sum = 0;
+    unsigned files = 0;
+    if (dir) {
+        struct dirent *de;
+        while ((de = readdir (dir))) {
+            struct stat st;
+            if (fstatat (dirfd (dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0
+                || !S_ISREG (st.st_mode))
+                continue;
+            uint64_t h = s_fnv (14695981039346656037ull, de->d_name, strlen (de->d_name));
+            int64_t facts [4] = { (int64_t) st.st_size, (int64_t) st.st_mtim.tv_sec,
+                                  (int64_t) st.st_mtim.tv_nsec, (int64_t) st.st_ino };
+            h = s_fnv (h, facts, sizeof facts);
+            sum += h;           //  order of readdir does not matter
+            files++;
+        }
+        closedir (dir);
+    }
+    char *key = NULL;
+    if (asprintf (&key, "%s|%u|%016llx|%s|%s", task_dir, files, (unsigned long long) sum,
+                  self->device.arch, self->device.name) < 0)
+        key = NULL;
+    return key;
+}
+
+//  A cached answer (caller owns) or NULL
+static Geak__EvalResult *
+s_selfcheck_cached (evaluator_t *self, const char *key)
+{
+    Geak__EvalResult *result = NULL;
+    pthread_mutex_lock (&self->selfcheck_lock);
+    for (size_t i = 0; i < self->n_selfchecks && !result; i++)
+        if (strcmp (self->selfchecks [i].key, key) == 0)
+            result = geak__eval_result__unpack (NULL, self->selfchecks [i].size,
+                                                self->selfchecks [i].packed);
+    pthread_mutex_unlock (&self->selfcheck_lock);
+    return result;
+}
+
+static void
+s_selfcheck_store (evaluator_t *self, const char *key, const Geak__EvalResult *result)
+{
+    size_t size = geak__eval_result__get_packed_size (result);
+    uint8_t *packed = malloc (size ? size : 1);
+    assert (packed);
+    geak__eval_result__pack (result, packed);
+    pthread_mutex_lock (&self->selfcheck_lock);
+    selfcheck_entry_t *slot = NULL;
+    for (size_t i = 0; i < self->n_selfchecks && !slot; i++)
+        if (strcmp (self->selfchecks [i].key, key) == 0)
+            slot = &self->selfchecks [i];       //  another thread checked it too
+    if (!slot && self->n_selfchecks < SELFCHECK_CACHE_MAX)
+        slot = &self->selfchecks [self->n_selfchecks++];
+    else
+    if (!slot) {
+        slot = &self->selfchecks [self->selfcheck_next];
+        self->selfcheck_next = (self->selfcheck_next + 1) % SELFCHECK_CACHE_MAX;
+    }
+    free (slot->key);
+    free (slot->packed);
+    slot->key = geak_strdup (key);
+    slot->packed = packed;
+    slot->size = size;
+    pthread_mutex_unlock (&self->selfcheck_lock);
+}
+
+//  Run the harness's selfcheck op once: the answer, or NULL with *why when
+//  our side failed (the fork server is restarted where it misbehaved).
+static Geak__EvalResult *
+s_selfcheck_once (evaluator_t *self, harness_proc_t *proc, const char *task_dir,
+                  uint32_t run_ms, char **why)
+{
+    *why = NULL;
+    cJSON *req = cJSON_CreateObject ();
+    cJSON_AddStringToObject (req, "op", "selfcheck");
+    cJSON_AddStringToObject (req, "task_dir", task_dir);
+    cJSON_AddNumberToObject (req, "seed", (double) s_fresh_seed ());
+    cJSON_AddStringToObject (req, "mode", "correctness");
+    cJSON_AddNumberToObject (req, "timeout_s", run_ms / 1000.0);
+    geak_sandbox_limits_t limits;
+    geak_sandbox_limits_for (&limits, run_ms);
+    cJSON *l = cJSON_AddObjectToObject (req, "limits");
+    cJSON_AddNumberToObject (l, "cpu_s", limits.cpu_s);
+    cJSON_AddNumberToObject (l, "nproc", limits.nproc);
+    cJSON_AddNumberToObject (l, "fsize_mb", limits.fsize_mb);
+    cJSON_AddNumberToObject (l, "nofile", limits.nofile);
+    cJSON_AddNumberToObject (l, "as_mb", limits.as_mb);
+    if (self->drop_uid >= 0)
+        cJSON_AddNumberToObject (req, "drop_uid", (double) self->drop_uid);
+    if (self->sandbox_root)
+        cJSON_AddStringToObject (req, "sandbox_root", self->sandbox_root);
+    //  two evaluations, each bounded by the harness at run_ms + its grace
+    int wait_ms = (int) (2 * ((int64_t) run_ms + HARNESS_GRACE_MS) + 10000);
+    cJSON *reply = NULL;
+    geak_rc_t rc = harness_proc_call (proc, req, wait_ms, &reply);
+    cJSON_Delete (req);
+    if (rc != GEAK_OK) {
+        if (asprintf (why, "fork server %s during the selfcheck",
+                      rc == GEAK_E_TIMEOUT ? "did not answer" : geak_rc_name (rc)) < 0)
+            *why = NULL;
+        return NULL;
+    }
+    const cJSON *op = cJSON_GetObjectItemCaseSensitive (reply, "op");
+    const cJSON *result = cJSON_GetObjectItemCaseSensitive (reply, "result");
+    Geak__EvalResult *r = NULL;
+    if (cJSON_IsString (op) && strcmp (op->valuestring, "error") == 0) {
+        const cJSON *message = cJSON_GetObjectItemCaseSensitive (reply, "message");
+        if (asprintf (why, "fork server error: %s",
+                      cJSON_IsString (message) ? message->valuestring : "(no message)") < 0)
+            *why = NULL;
+    }
+    else
+    if (!cJSON_IsString (op) || strcmp (op->valuestring, "selfcheck") != 0) {
+        *why = geak_strdup ("fork server answered a selfcheck with another op");
+        harness_proc_stop (proc);
+    }
+    else {
+        char *invalid = NULL;
+        r = eval_result_from_selfcheck_json (result, &invalid);
+        if (!r) {
+            geak_warn ("harness_selfcheck_invalid", "why=\"%s\"", invalid);
+            if (asprintf (why, "harness selfcheck answer invalid: %s", invalid) < 0)
+                *why = NULL;
+            harness_proc_stop (proc);
+        }
+        free (invalid);
+    }
+    cJSON_Delete (reply);
+    if (!r && !*why)
+        *why = geak_strdup ("selfcheck failed");
+    return r;
+}
+
+//  The selfcheck answer for a task: cached, or run (retried once when our
+//  side failed; then HARNESS_ERROR with task_status "unchecked", not cached).
+static Geak__EvalResult *
+s_selfcheck (evaluator_t *self, harness_proc_t *proc, const char *task_dir, uint32_t run_ms,
+             const char *request_id)
+{
+    char *key = s_task_key (self, task_dir);
+    Geak__EvalResult *result = key ? s_selfcheck_cached (self, key) : NULL;
+    if (result) {
+        geak_info ("selfcheck_done", "request_id=%s task=%s status=%s cached=1", request_id,
+                   task_dir, result->task_status);
+        free (key);
+        return result;
+    }
+    char *why = NULL;
+    result = s_selfcheck_once (self, proc, task_dir, run_ms, &why);
+    if (!result) {
+        geak_warn ("harness_retry", "request_id=%s op=selfcheck why=\"%s\"", request_id, why);
+        free (why);
+        result = s_selfcheck_once (self, proc, task_dir, run_ms, &why);
+    }
+    if (!result) {
+        geak_error ("harness_failed", "request_id=%s op=selfcheck why=\"%s\"", request_id, why);
+        result = eval_result_new (GEAK__ERROR_CLASS__HARNESS_ERROR, why);
+        eval_result_set_string (&result->task_status, "unchecked");
+        eval_result_set_string (&result->task_status_reason, why);
+    }
+    else
+    if (key)
+        s_selfcheck_store (self, key, result);
+    geak_info ("selfcheck_done", "request_id=%s task=%s status=%s class=%s cached=0",
+               request_id, task_dir, result->task_status,
+               geak_proto_class_name (result->error_class));
+    free (why);
+    free (key);
+    return result;
+}
+
+// ------------------------------------------------------------------ requests
+
 static geak_rc_t
 s_handle (void *state, geak_service_call_t *call, const Geak__Envelope *request,
           uint8_t **reply_data, size_t *reply_size, char **error_message)
@@ -461,10 +681,12 @@ s_handle (void *state, geak_service_call_t *call, const Geak__Envelope *request,
         return GEAK_E_PROTOCOL;
     }
     const Geak__EvalRequest *er = request->eval_request;
-    if (!er || !er->task || !er->candidate) {
+    bool selfcheck = er && er->options && er->options->selfcheck;
+    if (!er || !er->task || (!er->candidate && !selfcheck)) {
         *error_message = geak_strdup ("EvalRequest needs a task and a candidate");
         return GEAK_E_INVALID;
     }
+    const char *attempt_id = er->candidate ? er->candidate->attempt_id : "";
     char *task_dir = s_task_dir (self, er->task);
     if (!task_dir) {
         if (asprintf (error_message, "no task '%s' under the task root",
@@ -484,8 +706,12 @@ s_handle (void *state, geak_service_call_t *call, const Geak__Envelope *request,
     if (timeout_ms > TIMEOUT_MAX_MS)
         timeout_ms = TIMEOUT_MAX_MS;
     if (request->deadline_ms > 0) {
-        //  leave the reply time to travel back before the client gives up
+        //  leave the reply time to travel back before the client gives up;
+        //  a selfcheck runs twice, each time bounded by the harness at
+        //  timeout + its grace
         int64_t left = request->deadline_ms - geak_clock_wall_ms () - 500;
+        if (selfcheck)
+            left = (left - 2 * HARNESS_GRACE_MS - 10000) / 2;
         if (left >= 1000 && left < (int64_t) timeout_ms)
             timeout_ms = (uint32_t) left;
     }
@@ -494,7 +720,11 @@ s_handle (void *state, geak_service_call_t *call, const Geak__Envelope *request,
     bool determinism = opt && opt->check_determinism;
 
     Geak__EvalResult *result = NULL;
-    char *code = geak_extract_code (er->candidate->code, strlen (er->candidate->code), NULL);
+    char *code = selfcheck ? NULL
+               : geak_extract_code (er->candidate->code, strlen (er->candidate->code), NULL);
+    if (selfcheck)
+        result = s_selfcheck (self, proc, task_dir, timeout_ms, request->request_id);
+    else
     if (!code)
         result = eval_result_new (GEAK__ERROR_CLASS__NO_CODE,
                                   "the candidate holds no Python code to run");
@@ -528,14 +758,14 @@ s_handle (void *state, geak_service_call_t *call, const Geak__Envelope *request,
         result->gbps = 0;
         result->tflops = 0;
     }
-    eval_result_set_string (&result->attempt_id, er->candidate->attempt_id);
+    eval_result_set_string (&result->attempt_id, attempt_id);
     char worker [192];
     snprintf (worker, sizeof worker, "%s:%d/%d", self->host, (int) getpid (), thread);
     eval_result_set_string (&result->worker, worker);
     result->eval_ms = (double) (geak_clock_mono_ms () - t0);
-    geak_info ("eval_done", "request_id=%s attempt=%s class=%s ms=%.0f",
-               request->request_id, er->candidate->attempt_id,
-               geak_proto_class_name (result->error_class), result->eval_ms);
+    geak_info ("eval_done", "request_id=%s attempt=%s class=%s selfcheck=%d ms=%.0f",
+               request->request_id, attempt_id, geak_proto_class_name (result->error_class),
+               selfcheck, result->eval_ms);
 
     Geak__Envelope env;
     geak_proto_envelope_init (&env, request->request_id, 0, worker);

@@ -19,6 +19,12 @@ ACTION:
     {"kind": "missing"}          200, valid JSON without the text field
 The reply format follows the path: /chat/completions (OpenAI) or /v1/messages
 (Anthropic). With an empty queue the "default" action answers (a fixed reply).
+
+Per-request scripting (concurrent callers): an ACTION may carry "match": a
+string, or a list of strings that must all occur in the raw request body. A
+request takes the first queued action whose match fits (actions without
+"match" fit every request), else the first fitting entry of "rules" (a list
+of ACTIONs given to /_script that are never used up), else the default.
 """
 import argparse
 import json
@@ -28,7 +34,25 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOCK = threading.Lock()
 STATE = {"queue": [], "default": {"kind": "reply", "text": "no script", "tokens_in": 1,
-                                  "tokens_out": 1}, "requests": []}
+                                  "tokens_out": 1}, "requests": [], "rules": []}
+
+
+def fits(action, text):
+    want = action.get("match")
+    if want is None:
+        return True
+    return all(w in text for w in ([want] if isinstance(want, str) else want))
+
+
+def pick(text):
+    """The action for one request (call with LOCK held)."""
+    for i, action in enumerate(STATE["queue"]):
+        if fits(action, text):
+            return STATE["queue"].pop(i)
+    for action in STATE["rules"]:
+        if fits(action, text):
+            return action
+    return STATE["default"]
 
 
 def openai_body(text, tin, tout):
@@ -78,6 +102,7 @@ class Handler(BaseHTTPRequestHandler):
             spec = json.loads(raw or b"{}")
             with LOCK:
                 STATE["queue"].extend(spec.get("actions", []))
+                STATE["rules"].extend(spec.get("rules", []))
                 if "default" in spec:
                     STATE["default"] = spec["default"]
             return self._send(200, {"ok": True})
@@ -85,6 +110,7 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 STATE["queue"].clear()
                 STATE["requests"].clear()
+                STATE["rules"].clear()
             return self._send(200, {"ok": True})
         anthropic = self.path.endswith("/v1/messages")
         if not (anthropic or self.path.endswith("/chat/completions")):
@@ -96,7 +122,7 @@ class Handler(BaseHTTPRequestHandler):
         with LOCK:
             STATE["requests"].append({"path": self.path, "headers": dict(self.headers.items()),
                                       "body": body, "t": time.time()})
-            action = STATE["queue"].pop(0) if STATE["queue"] else STATE["default"]
+            action = pick(raw.decode(errors="replace"))
         time.sleep(float(action.get("delay", 0)))
         kind = action.get("kind", "reply")
         if kind == "reply":

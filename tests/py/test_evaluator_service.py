@@ -240,6 +240,9 @@ for line in rin:
         send({"op": "pong", "device": {"vendor": "cpu", "runtime": "stub"}})
     elif req["op"] == "quit":
         break
+    elif req["op"] == "selfcheck":
+        # an answer that is not one: the evaluator must call it our fault (unchecked)
+        send({"op": "selfcheck", "id": req["id"], "result": {"status": "fine", "error_class": "pass"}})
     elif req["op"] == "eval":
         code = open(os.path.join(req["sandbox_dir"], req["code_file"])).read()
         marker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "died-once")
@@ -291,5 +294,11 @@ def test_fork_server_faults_are_harness_errors_never_the_candidate(tmp_path, bro
         assert by["FINE"]["error_class"] == "pass" and by["FINE"]["timed"] is False
         assert by["FINE"]["speedup"] is None
         assert "event=harness_retry" in ev.log_text()
+        # the selfcheck answer was invalid (twice): unchecked, never blamed on the task, and the
+        # task's candidates are counted normally
+        assert all(v["task_status"] == "unchecked" for v in by.values()), by
+        s = json.loads(summary.read_text())
+        assert s["task_status"] == {"t": "unchecked"} and s["n"] == 5 and s["excluded"]["n"] == 0, s
+        assert "harness_selfcheck_invalid" in ev.log_text()
     finally:
         assert ev.stop() == 0, ev.log_text()

@@ -193,6 +193,38 @@ def test_timing_path_on_cpu(server, small_perf_task):
     assert r["timing_plan"].startswith("samples x calls per perf case: "), r
     assert r["verdicts"][-1]["label"] == "float32 n=2048" and r["verdicts"][-1]["ok"], r
     assert "timing" in r["phases_ms"], r
+    # the per-GPU lock (gpulock.py) is exercised too: shared for the checks, exclusive for timing
+    assert "lock_shared_wait" in r["phases_ms"] and "lock_exclusive_wait" in r["phases_ms"], r
+    assert [n for n in os.listdir(server.cache) if n.startswith("gpu") and n.endswith(".lock")], r
+
+
+def test_correctness_waits_while_another_server_times(server):
+    """A fork server's correctness work (time_on_cpu: the lock is used under the interpreter)
+    does not start while another process holds the GPU's lock exclusively, as timing does."""
+    sys.path.insert(0, EVALUATOR)
+    try:
+        from harness import gpulock
+    finally:
+        sys.path.remove(EVALUATOR)
+    lock = gpulock.GpuLock(server.cache, gpulock.device_key(0))
+    sb = tempfile.mkdtemp(prefix="geak-sb-")
+    try:
+        with open(os.path.join(sb, "candidate.py"), "w") as f:
+            f.write(reference_code())
+        lock.acquire_exclusive()
+        server.send({"op": "eval", "id": "locked", "task_dir": GELU, "sandbox_dir": sb, "seed": 77,
+                     "mode": "correctness", "timeout_s": 60, "limits": dict(LIMITS), "drop_uid": DROP_UID,
+                     "time_on_cpu": True})
+        with pytest.raises(TimeoutError):
+            server.recv(1.0)  # no child is started while we hold the lock
+        lock.release()
+        first = server.recv(60)
+        assert first["id"] == "locked" and first["event"] == "started", first
+        r = server.recv(120)["result"]
+        assert r["error_class"] == "pass" and r["phases_ms"]["lock_shared_wait"] >= 100, r
+    finally:
+        lock.close()
+        shutil.rmtree(sb, ignore_errors=True)
 
 
 def test_timing_path_catches_wrong_output_after_timing(server, small_perf_task):
@@ -475,6 +507,34 @@ def test_selfcheck_ok(server):
     server.send({"op": "selfcheck", "id": "sc", "task_dir": GELU, "drop_uid": DROP_UID})
     msg = server.recv(120)
     assert msg["op"] == "selfcheck" and msg["result"]["status"] == "ok", msg
+    r = msg["result"]
+    assert r["error_class"] == "pass" and r["call_ok"] and r["exec_ok"] and r["reason"] == "", r
+
+
+FIXTURES = os.path.join(ROOT, "tests", "fixtures", "tasks")
+
+
+@pytest.mark.parametrize("task,status,cls,reason", [
+    ("selfcheck_broken", "broken", "mismatch", "mismatch: "),
+    ("selfcheck_flaky", "flaky", "mismatch", "the oracle is not deterministic"),
+])
+def test_selfcheck_broken_and_flaky(server, task, status, cls, reason):
+    server.send({"op": "selfcheck", "id": task, "task_dir": os.path.join(FIXTURES, task), "seed": 5,
+                 "drop_uid": DROP_UID})
+    msg = server.recv(120)
+    r = msg["result"]
+    assert msg["id"] == task and r["status"] == status and r["error_class"] == cls, msg
+    assert r["reason"].startswith(reason) and r["call_ok"] and not r["exec_ok"], r
+    assert len(r["results"]) == 2
+
+
+def test_selfcheck_task_that_does_not_load_is_broken(server, tmp_path):
+    (tmp_path / "task.json").write_text('{"name": "x", "entry": {"name": "f"}}')
+    (tmp_path / "spec.py").write_text("raise RuntimeError('spec is broken')\n")
+    (tmp_path / "reference.py").write_text("def f(x):\n    return x\n")
+    server.send({"op": "selfcheck", "id": "bad", "task_dir": str(tmp_path)})
+    r = server.recv(60)["result"]
+    assert r["status"] == "broken" and r["error_class"] == "import_error" and "spec" in r["reason"], r
 
 
 def test_server_survived_everything(server):

@@ -149,17 +149,34 @@ def _install_poison():
     return state
 
 
-def _load_module(path, name="candidate"):
+def _load_module(path, name="candidate", append=None):
+    """append: (file name, source bytes) of the task's "append" file (docs/tasks.md): its code runs
+    after the file's, in the same module, compiled under its own name so line numbers stay exact."""
     import importlib.util
     with open(path, "rb") as f:
         src = f.read()
     code = compile(src, path, "exec", dont_inherit=True)
+    extra = None
+    if append is not None:
+        import linecache
+        extra = compile(append[1], append[0], "exec", dont_inherit=True)
+        # tracebacks (and inspect, for a @triton.jit there) read the lines from here: no file access
+        text = append[1].decode("utf-8", errors="replace")
+        linecache.cache[append[0]] = (len(text), None, text.splitlines(True), append[0])
     spec = importlib.util.spec_from_loader(name, loader=None, origin=path)
     mod = importlib.util.module_from_spec(spec)
     mod.__file__ = path
     sys.modules[name] = mod
     exec(code, mod.__dict__)
+    if extra is not None:
+        exec(extra, mod.__dict__)
     return mod
+
+
+def _append_of(task):
+    """(file, source) of the task's append file, read by the server before the fork, or None."""
+    f = getattr(task, "append_file", None)
+    return (f, task.append_src) if f and task.append_src is not None else None
 
 
 class _Timer:
@@ -352,7 +369,7 @@ def _candidate(req, task, key, ctl_r, data_w, facts, cache_dir):
 
     # ---- load the candidate (it has not seen the seed yet)
     try:
-        mod = _load_module(code_file)
+        mod = _load_module(code_file, append=_append_of(task))
         entry = getattr(mod, task.entry, None)
         if not callable(entry):
             send(data_w, key, {"ev": "error", "phase": "load", "class": "import_error",
@@ -480,7 +497,7 @@ def _reference(task, key, ctl_r, data_w, facts, want_reference):
             torch.use_deterministic_algorithms(False)
             wire.send(data_w, key, {"ev": "oracle_done", "t_ms": (time.monotonic() - t0) * 1e3})
         elif c == "reference" and want_reference:
-            mod = _load_module(task.reference_file, "geak_reference")
+            mod = _load_module(task.reference_file, "geak_reference", append=_append_of(task))
             entry = getattr(mod, task.entry)
             wire.send(data_w, key, {"ev": "loaded"})
             _serve_timing(ctl, data_w, key, entry, spec.make_inputs, device, timer, sync)

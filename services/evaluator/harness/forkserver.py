@@ -8,8 +8,7 @@ Every candidate, oracle and reference runs in its own forked child; comparison a
 statistics happen here, on data received over private tagged pipes.
 """
 import argparse
-import errno
-import fcntl
+import contextlib
 import hashlib
 import json
 import math
@@ -28,7 +27,7 @@ import triton  # noqa: E402,F401
 import triton.language  # noqa: E402,F401
 from triton.runtime import interpreter as _interp  # noqa: E402,F401
 
-from . import child, compare, screen, stats, task as tasklib, wire  # noqa: E402
+from . import child, compare, gpulock, screen, stats, task as tasklib, wire  # noqa: E402
 
 # Pure-Python modules that torch/triton import lazily on their first GPU operation (torch._dynamo
 # pulls in sympy: seconds): import them once here, before any fork, so no child pays for them.
@@ -232,6 +231,10 @@ class Server:
         self.interpret_env = os.environ.get("TRITON_INTERPRET", "") not in ("", "0")
         self._facts = None
         self.served = 0
+        # per-GPU readers-writer lock (gpulock.py): shared while children do correctness work,
+        # exclusive while a pair is timed; only on a GPU (or with time_on_cpu, for tests)
+        self.gpu_lock = gpulock.GpuLock(self.cache_dir, gpulock.device_key(device_index))
+        self._eval_lock = None
 
     # ---- io
     def respond(self, obj):
@@ -472,7 +475,15 @@ class Server:
         oracle = self._cache_load(cache_path, n_check) if use_cache else None
         ref = None
         cand = None
+        # on a GPU every child's work is under the per-GPU lock: shared now (other fork servers'
+        # correctness runs may overlap), exclusive only around timing (time_pair)
+        lock = self.gpu_lock if (not interpreted or req.get("time_on_cpu")) else None
+        self._eval_lock = lock
         try:
+            if lock is not None:
+                t_lock = time.monotonic()
+                lock.acquire_shared()
+                res.setdefault("phases_ms", {})["lock_shared_wait"] = round((time.monotonic() - t_lock) * 1e3, 1)
             if oracle is None or timed:
                 ref = self.start_reference(task, facts, runs, oracle is None, want_reference=timed)
             cand = spawn(lambda key, ctl_r, data_w: child.candidate_main(
@@ -506,7 +517,28 @@ class Server:
             for c in (cand, ref):
                 if c is not None:
                     c.discard()
+            # children killed: a hanging candidate held the shared lock until this point only
+            if lock is not None:
+                lock.release()
+            self._eval_lock = None
         return res, oracle
+
+    @contextlib.contextmanager
+    def _exclusive_gpu(self, res):
+        """Timing: trade this evaluation's shared lock for the exclusive one (never both held:
+        see gpulock.py), and give it back at the end."""
+        lock = self._eval_lock
+        if lock is None:
+            yield
+            return
+        lock.release()
+        t_lock = time.monotonic()
+        lock.acquire_exclusive()
+        res.setdefault("phases_ms", {})["lock_exclusive_wait"] = round((time.monotonic() - t_lock) * 1e3, 1)
+        try:
+            yield
+        finally:
+            lock.release()
 
     def drive_candidate(self, cand, ref, task, runs, n_check, get_oracle, req, res, deadline, timed):
         violations = []
@@ -684,7 +716,7 @@ class Server:
             oracle[j] = o
         res.setdefault("phases_ms", {})["perf_oracle"] = round((time.monotonic() - t_po) * 1e3, 1)
         budget_ms = TIMING_BUDGET_MS / len(perf)
-        with gpu_lock(self.cache_dir, self.device_index):
+        with self._exclusive_gpu(res):
             if not ref.send({"cmd": "reference"}):
                 raise HarnessFault("reference child is gone")
             msg, _ = ref.recv(deadline)
@@ -767,15 +799,20 @@ class Server:
 
     # ---- selfcheck: the task's reference against its oracle, twice, fresh processes
     def selfcheck(self, req):
+        """-> {status ok|broken|flaky, reason, error_class, call_ok, exec_ok, results}.  error_class is
+        pass for ok, else the reference's failure class; a failure of the task's own code in its
+        children (spec import, oracle raising or dying: harness_error in an eval) counts as the task's
+        (import_error / runtime_error), never ours.  Our own faults raise (-> {"op":"error"})."""
         try:
             task = tasklib.load(req["task_dir"])
             task.spec  # noqa: B018
         except (KeyError, tasklib.TaskError) as e:
-            return {"status": "broken", "reason": "task: %s" % e}
-        seed = int(req.get("seed") or 12345)
+            return {"status": "broken", "reason": "task: %s" % e, "error_class": "import_error",
+                    "call_ok": False, "exec_ok": False, "results": []}
+        seed = int(req.get("seed") or 12345) & 0x7FFFFFFF
         outcomes = []
         for attempt in range(2):
-            sb = tempfile.mkdtemp(prefix="geak-selfcheck-")
+            sb = tempfile.mkdtemp(prefix="geak-selfcheck-", dir=req.get("sandbox_root") or None)
             try:
                 shutil.copy(task.reference_file, os.path.join(sb, "candidate.py"))
                 sub = {"task_dir": task.dir, "sandbox_dir": sb, "code_file": "candidate.py", "seed": seed,
@@ -788,21 +825,31 @@ class Server:
                 shutil.rmtree(sb, ignore_errors=True)
         (r1, o1), (r2, o2) = outcomes
         ok1, ok2 = r1["error_class"] == "pass", r2["error_class"] == "pass"
-        extra = {"results": [_brief(r1), _brief(r2)]}
+        failed = r1 if not ok1 else r2  # the first failing run (r2 when both passed)
+
+        def answer(status, reason, cls):
+            if cls == "harness_error":  # the task's oracle/reference failed in its own child
+                cls = "timeout" if "timed out" in failed["error_message"] else "runtime_error"
+            return {"status": status, "reason": reason, "error_class": cls,
+                    "call_ok": bool(r1["call_ok"] and r2["call_ok"]), "exec_ok": ok1 and ok2,
+                    "results": [_brief(r1), _brief(r2)]}
+
         if "harness_error" in (r1["error_class"], r2["error_class"]) and not (ok1 or ok2):
-            return dict(extra, status="broken", reason="harness error: %s" % (r1["error_message"] or r2["error_message"]))
+            return answer("broken", "oracle or task failed: %s" % (r1["error_message"] or r2["error_message"]),
+                          "harness_error")
         if o1 is not None and o2 is not None:
+            cls = failed["error_class"] if not (ok1 and ok2) else "nondeterministic"
             for (d1, v1), (d2, v2) in zip(o1, o2):
                 if d1 != d2:
-                    return dict(extra, status="flaky", reason="input generation is not deterministic")
+                    return answer("flaky", "input generation is not deterministic", cls)
                 if not compare.same_bits(v1, v2):
-                    return dict(extra, status="flaky", reason="the oracle is not deterministic")
+                    return answer("flaky", "the oracle is not deterministic", cls)
         if ok1 and ok2:
-            return dict(extra, status="ok", reason="")
+            return answer("ok", "", "pass")
         if ok1 != ok2:
-            return dict(extra, status="flaky", reason="reference passed once and failed once: %s"
-                        % (r1["error_message"] or r2["error_message"]))
-        return dict(extra, status="broken", reason="%s: %s" % (r1["error_class"], r1["error_message"]))
+            return answer("flaky", "reference passed once and failed once: %s: %s"
+                          % (failed["error_class"], failed["error_message"]), failed["error_class"])
+        return answer("broken", "%s: %s" % (r1["error_class"], r1["error_message"]), r1["error_class"])
 
 
 def timing_plan(ref_ms, cand_ms, reps, budget_ms):
@@ -819,7 +866,8 @@ def timing_plan(ref_ms, cand_ms, reps, budget_ms):
 
 
 def _brief(r):
-    return {k: r.get(k) for k in ("error_class", "error_message", "speedup", "timed")}
+    return {k: r.get(k) for k in ("error_class", "error_message", "call_ok", "exec_ok", "speedup", "timed",
+                                  "gbps", "tflops")}
 
 
 def _tail(path, n=2000):
@@ -864,30 +912,6 @@ def _finite(obj):
     if isinstance(obj, (list, tuple)):
         return [_finite(v) for v in obj]
     return obj
-
-
-class gpu_lock:
-    """Exclusive per-GPU lock (flock) held while timing, shared by every fork server on the host."""
-
-    def __init__(self, cache_dir, index):
-        self.path = os.path.join(cache_dir, "gpu%d.lock" % index)
-        self.fd = None
-
-    def __enter__(self):
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        while True:
-            try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX)
-                return self
-            except OSError as e:
-                if e.errno != errno.EINTR:
-                    raise
-
-    def __exit__(self, *exc):
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-        finally:
-            os.close(self.fd)
 
 
 def main(argv=None):

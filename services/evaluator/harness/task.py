@@ -35,11 +35,21 @@ class Task:
         self.tolerances.update(self.meta.get("tolerances") or {})
         self.reference_file = os.path.join(self.dir, self.meta.get("reference", "reference.py"))
         self.spec_file = os.path.join(self.dir, self.meta.get("spec", "spec.py"))
+        # optional "append": a file whose source is run after the candidate's (and after
+        # reference.py) in the same module, e.g. a benchmark's test section (docs/tasks.md)
+        append = self.meta.get("append")
+        if append is not None and (not isinstance(append, str) or not append):
+            raise TaskError("task.json: append must be a file name")
+        self.append_file = os.path.join(self.dir, append) if append else None
+        self.append_src = None
         h = hashlib.sha256()
-        for p in (path, self.reference_file, self.spec_file):
+        for p in (path, self.reference_file, self.spec_file) + ((self.append_file,) if append else ()):
             try:
                 with open(p, "rb") as f:
-                    h.update(f.read())
+                    data = f.read()
+                h.update(data)
+                if p == self.append_file:
+                    self.append_src = data  # read here: the candidate child may not read the task dir
             except OSError as e:
                 raise TaskError("cannot read %s: %s" % (p, e))
         self.digest = h.hexdigest()[:16]

@@ -1,0 +1,262 @@
+"""`geak tasks import|list|check` on small benchmarks written for these tests in the
+TritonBench-revised and ROCm Triton layouts (tests/fixtures/), under TRITON_INTERPRET=1.
+
+Covers: both importers (default output directory, idempotent re-import, a directory not
+made by an import is left alone, unknown format / missing index), `geak tasks list`
+recursing into the imported directories, `geak tasks check` passing the imported tasks
+through the real fork-server harness (its `selfcheck` op, two servers) and reporting a
+broken and a flaky task with exit status 1, and candidates for imported tasks judged by
+the real evaluator service (`geak eval --standalone`): right ones pass, wrong ones are
+`mismatch`, a missing function is a runtime error.
+"""
+import filecmp
+import json
+import os
+import shutil
+import subprocess
+import textwrap
+
+import pytest
+
+from geakproc import BIN, ROOT
+
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")
+HARNESS = os.path.join(ROOT, "services", "evaluator")
+ENV = {**os.environ, "TRITON_INTERPRET": "1", "GEAK_GPU": "none", "GEAK_HARNESS_DIR": HARNESS}
+TB = "tritonbench-revised"
+ROCM = "rocm-triton"
+
+
+def geak(*args, cwd=ROOT, timeout=300):
+    p = subprocess.run([os.path.join(os.path.abspath(BIN), "geak"), *args], capture_output=True, text=True,
+                       timeout=timeout, cwd=cwd, env=ENV)
+    return p.returncode, p.stdout, p.stderr
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory):
+    """Both fixture benchmarks imported into <tmp>/tasks/imported/<format>/ (the default --out)."""
+    root = tmp_path_factory.mktemp("imp")
+    for fmt in (TB, ROCM):
+        rc, out, err = geak("tasks", "import", fmt, os.path.join(FIXTURES, fmt), cwd=str(root))
+        assert rc == 0, out + err
+    return root
+
+
+def test_import_writes_our_task_format(imported):
+    tb = imported / "tasks" / "imported" / TB
+    assert sorted(os.listdir(tb)) == ["add_example", "row_sum", "scale_inplace"]
+    for name in os.listdir(tb):
+        assert sorted(os.listdir(tb / name)) == ["bench_test.py", "reference.py", "spec.py", "task.json"]
+    task = json.loads((tb / "add_example" / "task.json").read_text())
+    assert task["name"] == "add_example" and task["difficulty"] == 1
+    assert task["append"] == "bench_test.py"
+    assert task["entry"]["name"] == "geak_bench_entry"
+    assert "def add_wrapper(x, y):" in task["entry"]["signature"]
+    assert task["instruction"].startswith("Write a Triton kernel `add_kernel(")   # comp by default
+    assert task["source"] == {"format": TB, "file": "data/TritonBench_G_v1/add_example.py", "instruction": "comp",
+                              "index": "data/TritonBench_G_v1.json",
+                              "perf": "performance_metrics/perf_G/golden_metrics/add_example_perf.py",
+                              "perf_cases": 3}
+    assert task["tolerances"]["float32"] == {"atol": 1e-3, "rtol": 1e-3}
+    # the gold kernel code is the part above the separator, unchanged
+    src = open(os.path.join(FIXTURES, TB, "data", "TritonBench_G_v1", "add_example.py")).read()
+    assert src.startswith((tb / "add_example" / "reference.py").read_text())
+    assert "#" * 146 not in (tb / "add_example" / "reference.py").read_text()
+    # no perf script for scale_inplace: correctness only
+    scale = json.loads((tb / "scale_inplace" / "task.json").read_text())
+    assert scale["source"]["perf"] is None and scale["source"]["perf_cases"] == 0
+    rocm = json.loads((imported / "tasks" / "imported" / ROCM / "test_add_kernel" / "task.json").read_text())
+    assert rocm["source"]["format"] == ROCM and rocm["difficulty"] == 3
+    assert rocm["source"]["perf_cases"] == 3        # its pytest perf tests
+    assert "def add_kernel(" in rocm["entry"]["signature"]
+
+
+def test_reimport_is_idempotent_and_leaves_foreign_directories(imported, tmp_path):
+    out = imported / "tasks" / "imported" / TB
+    snapshot = tmp_path / "before"
+    shutil.copytree(out, snapshot)
+    rc, stdout, err = geak("tasks", "import", TB, os.path.join(FIXTURES, TB), "--out", str(out))
+    assert rc == 0, stdout + err
+    for name in os.listdir(snapshot):
+        cmp = filecmp.dircmp(snapshot / name, out / name)
+        assert not cmp.diff_files and not cmp.left_only and not cmp.right_only, name
+    # the simple instruction, into a directory that already holds somebody else's "row_sum"
+    other = tmp_path / "other"
+    (other / "row_sum").mkdir(parents=True)
+    (other / "row_sum" / "notes.txt").write_text("mine")
+    rc, stdout, err = geak("tasks", "import", TB, os.path.join(FIXTURES, TB), "--out", str(other),
+                           "--instruction", "simp")
+    assert rc == 1, stdout + err
+    assert "skipped  row_sum" in stdout and "left alone" in stdout
+    assert (other / "row_sum" / "notes.txt").read_text() == "mine"
+    task = json.loads((other / "add_example" / "task.json").read_text())
+    assert task["source"]["instruction"] == "simp"
+    assert task["instruction"].startswith("Write a Triton kernel add_kernel and a wrapper")
+
+
+def test_import_usage_errors(tmp_path):
+    rc, _, err = geak("tasks", "import", "kernelbench", os.path.join(FIXTURES, TB))
+    assert rc == 2 and "unknown format" in err
+    rc, _, err = geak("tasks", "import", TB, str(tmp_path), "--out", str(tmp_path / "o"))
+    assert rc == 1 and "no index JSON" in err
+    rc, _, err = geak("tasks", "import", TB, os.path.join(FIXTURES, TB), "--instruction", "long")
+    assert rc == 2
+
+
+def test_list_recurses_into_imported(imported):
+    rc, out, err = geak("tasks", "list", "--tasks", str(imported / "tasks"), "--json")
+    assert rc == 0, err
+    rows = {r["path"]: r for r in json.loads(out)}
+    assert set(rows) == {f"imported/{TB}/add_example", f"imported/{TB}/row_sum", f"imported/{TB}/scale_inplace",
+                         f"imported/{ROCM}/test_add_kernel", f"imported/{ROCM}/test_row_max"}
+    assert rows[f"imported/{TB}/row_sum"]["source"] == f"{TB}:data/TritonBench_G_v1/row_sum.py"
+    assert rows[f"imported/{TB}/row_sum"]["difficulty"] == 2
+    rc, out, _ = geak("tasks", "list", "--tasks", str(imported / "tasks"))
+    assert rc == 0 and "5 tasks" in out and "test_row_max" in out
+
+
+def test_check_passes_imported_tasks(imported, tmp_path):
+    report = tmp_path / "check.json"
+    rc, out, err = geak("tasks", "check", "--tasks", str(imported / "tasks"), "--json", str(report))
+    assert rc == 0, out + err[-3000:]
+    data = json.loads(report.read_text())
+    assert {t["name"]: t["status"] for t in data["tasks"]} == {
+        "add_example": "ok", "row_sum": "ok", "scale_inplace": "ok", "test_add_kernel": "ok", "test_row_max": "ok"}
+    assert data["ok"] == 5 and data["device"]["interpreted"] is True
+    assert "5 tasks: 5 ok, 0 broken, 0 flaky" in out
+
+
+TWICE_SPEC = '''
+import os
+import torch
+
+
+def correctness_cases(interpreted):
+    return [{"n": 100, "label": "n=100"}]
+
+
+def make_inputs(case, seed, device):
+    g = torch.Generator(device=device).manual_seed(seed)
+    return (torch.randn(case["n"], generator=g, device=device),)
+
+
+def oracle(x):
+    return x * 2 + NOISE
+'''
+
+TWICE_REF = '''
+import torch
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _twice(x, o, n, BLOCK: tl.constexpr):
+    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    tl.store(o + i, tl.load(x + i, mask=i < n) * FACTOR, mask=i < n)
+
+
+def twice(x):
+    out = torch.empty_like(x)
+    _twice[(triton.cdiv(x.numel(), 64),)](x, out, x.numel(), BLOCK=64)
+    return out
+'''
+
+
+def native_task(root, name, noise, factor):
+    d = root / name
+    d.mkdir(parents=True)
+    (d / "task.json").write_text(json.dumps({"name": name, "category": "test", "difficulty": 1,
+                                             "instruction": "twice", "entry": {"name": "twice", "signature": ""}}))
+    (d / "spec.py").write_text(TWICE_SPEC.replace("NOISE", noise))
+    (d / "reference.py").write_text(TWICE_REF.replace("FACTOR", factor))
+
+
+def test_check_reports_broken_and_flaky(tmp_path):
+    native_task(tmp_path, "good", "0", "2")
+    native_task(tmp_path, "broken", "0", "3")                                   # reference is wrong
+    native_task(tmp_path, "flaky", "int.from_bytes(os.urandom(4), \"little\") / 2.0 ** 32", "2")  # oracle not deterministic
+    (tmp_path / "unreadable").mkdir()
+    (tmp_path / "unreadable" / "task.json").write_text("{not json")
+    report = tmp_path / "check.json"
+    rc, out, err = geak("tasks", "check", "--tasks", str(tmp_path), "--json", str(report),
+                        "--task", "good", "--task", "broken", "--task", "flaky", "--task", "unreadable")
+    assert rc == 1, out + err[-3000:]
+    rows = {t["name"]: t for t in json.loads(report.read_text())["tasks"]}
+    assert rows["good"]["status"] == "ok"
+    assert rows["broken"]["status"] == "broken" and "mismatch" in rows["broken"]["reason"]
+    assert rows["unreadable"]["status"] == "broken"
+    assert rows["flaky"]["status"] == "flaky", rows["flaky"]
+    for name in ("good", "broken", "flaky", "unreadable"):
+        assert any(line.startswith(name + " ") for line in out.splitlines()), out
+    rc, _, err = geak("tasks", "check", "--tasks", str(tmp_path), "--task", "nosuch")
+    assert rc == 1 and "no task nosuch" in err
+
+
+ADD_OK = '''
+import torch
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _add(a, b, o, n, BLOCK: tl.constexpr):
+    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    m = i < n
+    tl.store(o + i, tl.load(a + i, mask=m) + tl.load(b + i, mask=m), mask=m)
+
+
+def add_wrapper(x, y):
+    out = torch.empty_like(x)
+    _add[(triton.cdiv(x.numel(), 64),)](x, y, out, x.numel(), BLOCK=64)
+    return out
+'''
+
+ROW_MAX_OK = '''
+import torch
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def row_max_kernel(x_ptr, out_ptr, n_cols, stride, BLOCK: tl.constexpr):
+    row = tl.program_id(0)
+    offs = tl.arange(0, BLOCK)
+    x = tl.load(x_ptr + row * stride + offs, mask=offs < n_cols, other=float("-inf"))
+    tl.store(out_ptr + row, tl.max(x, axis=0))
+
+
+def row_max(x):
+    x = x.contiguous()
+    out = torch.empty(x.shape[0], device=x.device, dtype=x.dtype)
+    row_max_kernel[(x.shape[0],)](x, out, x.shape[1], x.stride(0), BLOCK=triton.next_power_of_2(x.shape[1]))
+    return out
+'''
+
+
+def test_candidates_through_the_evaluator(imported, tmp_path):
+    tasks = str(imported / "tasks")
+    rows = [
+        {"id": "add-ok", "task": f"imported/{TB}/add_example", "code": ADD_OK},
+        {"id": "add-wrong", "task": f"imported/{TB}/add_example", "code": ADD_OK.replace("+ tl.load(b", "- tl.load(b")},
+        {"id": "add-missing", "task": f"imported/{TB}/add_example", "code": ADD_OK.replace("def add_wrapper", "def add2")},
+        {"id": "max-ok", "task": f"imported/{ROCM}/test_row_max", "code": ROW_MAX_OK},
+        # fails the test's own assert too: the benchmark judges by result_gold, so does geak
+        {"id": "max-wrong", "task": f"imported/{ROCM}/test_row_max",
+         "code": ROW_MAX_OK.replace("tl.max(x, axis=0)", "tl.max(x, axis=0) * 0.5")},
+    ]
+    cands = tmp_path / "cands.jsonl"
+    cands.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out, summary = tmp_path / "v.jsonl", tmp_path / "s.json"
+    rc, stdout, err = geak("eval", "--candidates", str(cands), "--tasks", tasks, "--out", str(out),
+                           "--summary", str(summary), "--standalone", "1", "--correctness-only")
+    assert rc == 0, err[-3000:]
+    by = {v["id"]: v for v in map(json.loads, out.read_text().splitlines())}
+    assert by["add-ok"]["error_class"] == "pass", by["add-ok"]
+    assert by["add-wrong"]["error_class"] == "mismatch", by["add-wrong"]
+    assert by["add-wrong"]["call_ok"] and not by["add-wrong"]["exec_ok"]
+    assert by["add-missing"]["error_class"] == "runtime_error", by["add-missing"]
+    assert "add_wrapper" in by["add-missing"]["message"]
+    assert by["max-ok"]["error_class"] == "pass", by["max-ok"]
+    assert by["max-wrong"]["error_class"] == "mismatch", by["max-wrong"]
