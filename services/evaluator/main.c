@@ -75,7 +75,13 @@ typedef struct {
     selfcheck_entry_t selfchecks [SELFCHECK_CACHE_MAX];
     size_t n_selfchecks;                    //  ring: the oldest is replaced when full
     size_t selfcheck_next;
+    int harness_failures;                   //  evaluations in a row that ended harness_error (atomic)
 } evaluator_t;
+
+//  /readyz turns false after this many harness_error verdicts in a row (each
+//  one already retried once): the fork server cannot start or keeps dying,
+//  so a rollout should not send this pod work
+#define HARNESS_FAILURES_NOT_READY 3
 
 // ------------------------------------------------------------------ options
 
@@ -329,6 +335,19 @@ s_health (void *state, Geak__HealthReply *health)
 {
     evaluator_t *self = state;
     health->device = &self->facts;
+}
+
+//  /readyz: not ready while the harness keeps failing (see HARNESS_FAILURES_NOT_READY)
+static bool
+s_ready (void *state, char *why, size_t why_size)
+{
+    evaluator_t *self = state;
+    int failures = __atomic_load_n (&self->harness_failures, __ATOMIC_RELAXED);
+    if (failures >= HARNESS_FAILURES_NOT_READY) {
+        snprintf (why, why_size, "the harness failed the last %d evaluations", failures);
+        return false;
+    }
+    return true;
 }
 
 // ------------------------------------------------------------------ one eval
@@ -758,6 +777,10 @@ s_handle (void *state, geak_service_call_t *call, const Geak__Envelope *request,
         result->gbps = 0;
         result->tflops = 0;
     }
+    if (result->error_class == GEAK__ERROR_CLASS__HARNESS_ERROR)
+        __atomic_add_fetch (&self->harness_failures, 1, __ATOMIC_RELAXED);
+    else
+        __atomic_store_n (&self->harness_failures, 0, __ATOMIC_RELAXED);
     eval_result_set_string (&result->attempt_id, attempt_id);
     char worker [192];
     snprintf (worker, sizeof worker, "%s:%d/%d", self->host, (int) getpid (), thread);
@@ -796,6 +819,7 @@ main (int argc, char *argv [])
         .init = s_init,
         .handle = s_handle,
         .health = s_health,
+        .ready = s_ready,
         .fini = s_fini,
     };
     return geak_service_main (&def, argc, argv);

@@ -9,8 +9,10 @@ evaluator keeps serving; `geak eval --standalone 2` writes verdicts and a summar
 A protocol stub stands in for the harness only where a fault must be injected
 (fork server dying mid-request, answering garbage): that is the C side's job.
 """
+import http.client
 import json
 import os
+import re
 import textwrap
 
 import pytest
@@ -262,6 +264,16 @@ for line in rin:
 '''
 
 
+def readyz(port):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/readyz")
+        r = conn.getresponse()
+        return r.status, r.read().decode()
+    finally:
+        conn.close()
+
+
 def test_fork_server_faults_are_harness_errors_never_the_candidate(tmp_path, broker):
     stub = tmp_path / "stub"
     (stub / "harness").mkdir(parents=True)
@@ -273,7 +285,7 @@ def test_fork_server_faults_are_harness_errors_never_the_candidate(tmp_path, bro
     log = tmp_path / "ev-stub.log"
     ev = Proc([os.path.join(BIN, "geak-evaluator"), "--broker", broker, "--heartbeat-ms", "200",
                "--tasks", str(tmp_path / "tasks"), "--harness-dir", str(stub / "harness")],
-              str(log), env=ENV)
+              str(log), env={**ENV, "GEAK_METRICS_BIND": "127.0.0.1:0"})
     try:
         wait_until(lambda: ping_ok(broker), timeout=30, what="evaluator health")
         code = "import torch\n# %s\n"
@@ -300,5 +312,22 @@ def test_fork_server_faults_are_harness_errors_never_the_candidate(tmp_path, bro
         s = json.loads(summary.read_text())
         assert s["task_status"] == {"t": "unchecked"} and s["n"] == 5 and s["excluded"]["n"] == 0, s
         assert "harness_selfcheck_invalid" in ev.log_text()
+
+        # readiness follows the harness: three harness_error verdicts in a row take the pod out
+        # of rotation (/readyz 503 with the reason); one good evaluation brings it back
+        port = int(wait_until(lambda: re.search(r"event=metrics_ready \S+ port=(\d+)", ev.log_text()),
+                              what="metrics_ready").group(1))
+        assert readyz(port)[0] == 200
+        dying = write_jsonl(tmp_path / "d.jsonl", [{"id": "d%d" % i, "task": "t", "code": code % "DIE_ALWAYS"}
+                                                   for i in range(3)])
+        rc, _ = geak("eval", "--candidates", dying, "--out", str(tmp_path / "d.out"), "--window", "1",
+                     "--no-selfcheck", broker=broker, timeout=120)
+        assert rc == 0
+        status, body = readyz(port)
+        assert status == 503 and "harness failed the last 3 evaluations" in body, (status, body)
+        fine = write_jsonl(tmp_path / "f.jsonl", [{"id": "f", "task": "t", "code": code % "FINE"}])
+        rc, _ = geak("eval", "--candidates", fine, "--out", str(tmp_path / "f.out"), "--window", "1",
+                     "--no-selfcheck", broker=broker, timeout=120)
+        assert rc == 0 and readyz(port)[0] == 200
     finally:
         assert ev.stop() == 0, ev.log_text()
