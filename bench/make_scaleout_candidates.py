@@ -51,13 +51,18 @@ def main():
     ap.add_argument("--tasks", default="tasks")
     ap.add_argument("--out", required=True)
     ap.add_argument("--variants", default="reference,slower,wrong")
+    ap.add_argument("--only", default="", help="file with one task name per line: only these tasks")
     args = ap.parse_args()
+    only = None
+    if args.only:
+        with open(args.only) as f:
+            only = {line.strip() for line in f if line.strip() and not line.startswith("#")}
     variants = args.variants.split(",")
     n = 0
     with open(args.out, "w") as out:
         for name in sorted(os.listdir(args.tasks)):
             d = os.path.join(args.tasks, name)
-            if not os.path.isfile(os.path.join(d, "task.json")):
+            if not os.path.isfile(os.path.join(d, "task.json")) or (only is not None and name not in only):
                 continue
             entry, ref = entry_name(d)
             with open(os.path.join(d, ref)) as f:

@@ -12,7 +12,9 @@
 # Usage on a GPU host (device tool):
 #   BIN=.gpucarry/bin LD_LIBRARY_PATH=.gpucarry/lib bash bench/scaleout.sh
 # Env: BIN (build/bin), TASKS (tasks), NS ("1 2 4 8"), THREADS (4),
-#      OUT (/tmp/geak-scaleout), VARIANTS (reference,slower,wrong), PORT (free port)
+#      OUT (/tmp/geak-scaleout), VARIANTS (reference,slower,wrong), PORT (free port),
+#      ONLY (a file of task names, e.g. bench/scaleout_tasks.txt: a subset that fits one call),
+#      GEAK_EVAL_PERF_REPS (timing samples per perf case, evaluator default)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build/bin}
@@ -26,7 +28,7 @@ ngpu=${NGPU:-$(nvidia-smi -L 2>/dev/null | grep -c "^GPU" || true)}
 [ "${ngpu:-0}" -gt 0 ] || ngpu=$(rocm-smi --showid 2>/dev/null | grep -c 'GPU\[' || true)
 echo "scaleout: gpus=$ngpu threads_per_evaluator=$THREADS"
 python3 bench/make_scaleout_candidates.py --tasks "$TASKS" --out "$OUT/candidates.jsonl" \
-    --variants "${VARIANTS:-reference,slower,wrong}" || exit 1
+    --variants "${VARIANTS:-reference,slower,wrong}" ${ONLY:+--only "$ONLY"} || exit 1
 ncand=$(wc -l < "$OUT/candidates.jsonl")
 
 free_port () { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -14,7 +14,7 @@ def correctness_cases(interpreted):
 
 def perf_cases(interpreted):
     return [{"dtype": "float16", "m": 16384, "n": 4096, "eps": 1e-5, "label": "float16 16384x4096"},
-            {"dtype": "bfloat16", "m": 4096, "n": 8192, "eps": 1e-5, "label": "bfloat16 4096x8192"}]
+            {"dtype": "bfloat16", "m": 8192, "n": 8192, "eps": 1e-5, "label": "bfloat16 8192x8192"}]
 
 
 def make_inputs(case, seed, device):

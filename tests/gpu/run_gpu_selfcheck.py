@@ -30,7 +30,7 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EVALUATOR = os.path.join(ROOT, "services", "evaluator")
 TASKS = os.path.join(ROOT, "tasks")
-DROP_UID = 65534 if os.geteuid() == 0 else None
+DROP_UID = 65534 if os.geteuid() == 0 and not os.environ.get("GEAK_NO_DROP_UID") else None
 INTERPRET = os.environ.get("TRITON_INTERPRET", "") not in ("", "0")  # smoke test on the CPU
 
 
@@ -209,6 +209,63 @@ def throughput(fs, cache, n, concurrencies):
     return bad
 
 
+def over_servers(servers, names, fn):
+    """fn(server, name) for every name, one driving thread per server; -> {name: result}."""
+    lock = threading.Lock()
+    todo, out = list(reversed(names)), {}
+
+    def worker(srv):
+        while True:
+            with lock:
+                if not todo:
+                    return
+                name = todo.pop()
+            try:
+                r = fn(srv, name)
+            except Exception as e:  # a harness fault is a problem of this run, reported per task
+                r = e
+            with lock:
+                out[name] = r
+
+    threads = [threading.Thread(target=worker, args=(srv,)) for srv in servers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
+def reference_as_candidate(srv, name, reps):
+    tdir = os.path.join(TASKS, name)
+    with open(os.path.join(tdir, "reference.py")) as f:
+        code = f.read()
+    return srv.eval(tdir, code, seed=17, reps=reps, mode="correctness" if INTERPRET else "full")
+
+
+def report_reference(name, r):
+    """Print one task's line; -> 1 when it is a problem (not pass, or off 1.00 by > 3%)."""
+    if isinstance(r, Exception):
+        print("%-20s harness fault: %r" % (name, r))
+        return 1
+    rs, cs = r["reference"], r["candidate"]
+    cv = rs["stdev_ms"] / rs["median_ms"] if rs["median_ms"] else 0
+    print("%-20s %-6s %8.3f %10.4f %10.4f %8.3f %8.1f %8.1f %6.1f %s" % (
+        name, r["error_class"][:6], r["speedup"], rs["median_ms"], cs["median_ms"], cv,
+        r["gbps"], r["tflops"], r["eval_ms"] / 1e3, r["error_message"][:200]))
+    print("   phases_ms=%s plan=%s sandbox=%s %s" % (json.dumps(r.get("phases_ms", {})), r.get("timing_plan", ""),
+                                                r.get("sandbox", ""), r.get("timing_note", "")))
+    if r["error_class"] != "pass":
+        print("   trace:", r.get("trace", "")[-1500:])
+        return 1
+    return int(not INTERPRET and (not r["timed"] or abs(r["speedup"] - 1.0) > 0.03))
+
+
+def selfcheck(srv, name):
+    t0 = time.monotonic()
+    srv.send({"op": "selfcheck", "id": name, "task_dir": os.path.join(TASKS, name), "drop_uid": DROP_UID})
+    return srv.recv(900)["result"], time.monotonic() - t0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tasks", default=",".join(sorted(d for d in os.listdir(TASKS)
@@ -218,6 +275,9 @@ def main():
     ap.add_argument("--concurrency", default="1,4,8",
                     help="fork servers evaluating at once on the GPU for the throughput comparison")
     ap.add_argument("--skip-selfcheck", action="store_true")
+    ap.add_argument("--parallel", type=int, default=1,
+                    help="fork servers working through the task list at once (timing stays exclusive: "
+                         "the harness's per-GPU lock)")
     args = ap.parse_args()
     cache = tempfile.mkdtemp(prefix="geak-gpu-cache-")
     fs = ForkServer(cache)
@@ -231,33 +291,24 @@ def main():
             return 2
         if INTERPRET:
             print("smoke test under TRITON_INTERPRET=1: references in correctness mode, no timings")
-        print("\n%-10s %-6s %8s %10s %10s %8s %8s %8s %s" % ("task", "class", "speedup", "ref_ms", "cand_ms",
+        print("\n%-20s %-6s %8s %10s %10s %8s %8s %8s %6s" % ("task", "class", "speedup", "ref_ms", "cand_ms",
                                                            "ref_cv", "GB/s", "TFLOPS", "eval_s"))
-        for name in args.tasks.split(","):
-            tdir = os.path.join(TASKS, name)
-            with open(os.path.join(tdir, "reference.py")) as f:
-                code = f.read()
-            r = fs.eval(tdir, code, seed=17, reps=args.reps, mode="correctness" if INTERPRET else "full")
-            rs, cs = r["reference"], r["candidate"]
-            cv = rs["stdev_ms"] / rs["median_ms"] if rs["median_ms"] else 0
-            print("%-10s %-6s %8.3f %10.4f %10.4f %8.3f %8.1f %8.1f %.1f %s" % (
-                name, r["error_class"][:6], r["speedup"], rs["median_ms"], cs["median_ms"], cv,
-                r["gbps"], r["tflops"], r["eval_ms"] / 1e3, r["error_message"][:200]))
-            print("   phases_ms=%s sandbox=%s %s" % (json.dumps(r.get("phases_ms", {})), r.get("sandbox", ""),
-                                                   r.get("timing_note", "")))
-            if r["error_class"] != "pass" or (not INTERPRET and (not r["timed"] or abs(r["speedup"] - 1.0) > 0.03)):
-                bad += 1
-                if r["error_class"] != "pass":
-                    print("   trace:", r.get("trace", "")[-1500:])
-        if not args.skip_selfcheck:
-            print()
-            for name in args.tasks.split(","):
-                t0 = time.monotonic()
-                fs.send({"op": "selfcheck", "id": name, "task_dir": os.path.join(TASKS, name),
-                         "drop_uid": DROP_UID})
-                sc = fs.recv(900)["result"]
-                print("selfcheck %-10s %-7s %.1fs %s" % (name, sc["status"], time.monotonic() - t0, sc["reason"][:300]))
-                bad += sc["status"] != "ok"
+        names = args.tasks.split(",")
+        pool = [fs] + [ForkServer(cache) for _ in range(max(0, args.parallel - 1))]
+        try:
+            results = over_servers(pool, names, lambda srv, name: reference_as_candidate(srv, name, args.reps))
+            for name in names:
+                bad += report_reference(name, results[name])
+            if not args.skip_selfcheck:
+                print()
+                results = over_servers(pool, names, selfcheck)
+                for name in names:
+                    sc, dt = results[name]
+                    print("selfcheck %-20s %-7s %.1fs %s" % (name, sc["status"], dt, sc["reason"][:300]))
+                    bad += sc["status"] != "ok"
+        finally:
+            for srv in pool[1:]:
+                srv.close()
 
         # ---- throughput: fork servers (as deployed) vs one fresh python per evaluation
         n = args.throughput

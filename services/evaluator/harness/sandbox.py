@@ -6,6 +6,7 @@ audit hook.  Each step reports what it managed in `notes` so the result can
 say how strong the sandbox really was.
 """
 import os
+import stat
 import resource
 import sys
 
@@ -88,8 +89,32 @@ def apply_rlimits(limits, notes):
             notes.append("as-failed(%s)" % e)
 
 
+def _unreadable_by_others(path):
+    """The first directory on the way to path (path included) that a uid owning none of it
+    cannot traverse and read, or None."""
+    path = os.path.realpath(path)
+    parts = path.split(os.sep)
+    for i in range(2, len(parts) + 1):
+        d = os.sep.join(parts[:i]) or os.sep
+        try:
+            mode = os.stat(d).st_mode
+        except OSError:
+            return d
+        if not mode & stat.S_IXOTH or not mode & stat.S_IROTH:
+            return d
+    return None
+
+
 def drop_privileges(uid, dirs, notes):
     if uid is None or os.geteuid() != 0:
+        return
+    # Triton reads the sources of its own @jit helpers (tl.sort, ...) while it compiles or
+    # interprets a kernel: under a uid that cannot read the install every such kernel would fail
+    # as if the candidate were wrong. Keep the uid then, and say so in the sandbox notes.
+    import triton
+    blocked = _unreadable_by_others(os.path.dirname(triton.__file__))
+    if blocked:
+        notes.append("uid kept: %s not readable by uid %d" % (blocked, uid))
         return
     for d in dirs:
         try:
