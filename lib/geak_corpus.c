@@ -136,20 +136,16 @@ geak_corpus_add (geak_corpus_t *self, const char *name, const char *code, const 
     free (all);
 }
 
+//  A non-empty file of at most CORPUS_FILE_MAX bytes, or NULL
 static char *
 s_read_file (const char *path)
 {
-    FILE *f = fopen (path, "rb");
-    if (!f)
-        return NULL;
-    char *data = geak_malloc0 (CORPUS_FILE_MAX + 1);
-    size_t n = fread (data, 1, CORPUS_FILE_MAX + 1, f);
-    fclose (f);
-    if (n == 0 || n > CORPUS_FILE_MAX) {
+    size_t size = 0;
+    char *data = geak_read_file (path, CORPUS_FILE_MAX, &size);
+    if (data && size == 0) {
         free (data);
         return NULL;
     }
-    data [n] = '\0';
     return data;
 }
 

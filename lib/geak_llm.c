@@ -57,20 +57,6 @@ geak_llm_provider_name (geak_llm_provider_t provider)
     return "unknown";
 }
 
-static char *
-s_printf (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
-
-static char *
-s_printf (const char *fmt, ...)
-{
-    va_list args;
-    va_start (args, fmt);
-    char *text = NULL;
-    if (vasprintf (&text, fmt, args) < 0)
-        text = NULL;
-    va_end (args);
-    return text;
-}
 
 // ---------------------------------------------------------------- config
 
@@ -122,7 +108,7 @@ geak_llm_config_from_env (geak_llm_config_t *config, char **error)
     if (strcmp (provider, "replay") == 0)
         config->provider = GEAK_LLM_REPLAY;
     else {
-        *error = s_printf ("GEAK_LLM_PROVIDER must be openai, anthropic or replay, not '%.40s'",
+        *error = geak_strdupf ("GEAK_LLM_PROVIDER must be openai, anthropic or replay, not '%.40s'",
                            provider);
         return GEAK_E_CONFIG;
     }
@@ -144,7 +130,7 @@ geak_llm_config_from_env (geak_llm_config_t *config, char **error)
     for (size_t i = 0; i < sizeof ints / sizeof ints [0]; i++) {
         long *slot = (long *) ((char *) config + ints [i].offset);
         if (geak_config_int (ints [i].name, *slot, ints [i].min, ints [i].max, slot) != GEAK_OK) {
-            *error = s_printf ("%s must be an integer in [%ld, %ld]",
+            *error = geak_strdupf ("%s must be an integer in [%ld, %ld]",
                                ints [i].name, ints [i].min, ints [i].max);
             return GEAK_E_CONFIG;
         }
@@ -155,7 +141,7 @@ geak_llm_config_from_env (geak_llm_config_t *config, char **error)
         errno = 0;
         double value = strtod (temperature, &end);
         if (errno || end == temperature || *end || !(value >= 0 && value <= 2)) {
-            *error = s_printf ("GEAK_LLM_TEMPERATURE must be a number in [0, 2]");
+            *error = geak_strdupf ("GEAK_LLM_TEMPERATURE must be a number in [0, 2]");
             return GEAK_E_CONFIG;
         }
         config->temperature = value;
@@ -166,7 +152,7 @@ geak_llm_config_from_env (geak_llm_config_t *config, char **error)
     if (config->provider == GEAK_LLM_REPLAY) {
         const char *path = geak_config_str ("GEAK_LLM_REPLAY", NULL);
         if (!path) {
-            *error = s_printf ("GEAK_LLM_PROVIDER=replay needs GEAK_LLM_REPLAY=path.jsonl");
+            *error = geak_strdupf ("GEAK_LLM_PROVIDER=replay needs GEAK_LLM_REPLAY=path.jsonl");
             return GEAK_E_CONFIG;
         }
         config->replay_path = geak_strdup (path);
@@ -183,14 +169,14 @@ geak_llm_config_from_env (geak_llm_config_t *config, char **error)
         config->base_url [--len] = '\0';
     const char *model = geak_config_str ("GEAK_LLM_MODEL", NULL);
     if (!model) {
-        *error = s_printf ("GEAK_LLM_MODEL is not set");
+        *error = geak_strdupf ("GEAK_LLM_MODEL is not set");
         return GEAK_E_CONFIG;
     }
     config->model = geak_strdup (model);
     geak_rc_t rc;
     config->api_key = geak_config_secret ("GEAK_LLM_API_KEY", &rc);
     if (!config->api_key) {
-        *error = s_printf (rc == GEAK_E_IO ? "GEAK_LLM_API_KEY_FILE cannot be read"
+        *error = geak_strdupf (rc == GEAK_E_IO ? "GEAK_LLM_API_KEY_FILE cannot be read"
                                            : "GEAK_LLM_API_KEY (or GEAK_LLM_API_KEY_FILE) is not set");
         return GEAK_E_CONFIG;
     }
@@ -410,7 +396,7 @@ s_error_detail (const char *body, size_t size)
         if (cJSON_IsString (m))
             message = m->valuestring;
     }
-    char *detail = s_printf ("%.*s", LLM_ERROR_SNIPPET, message ? message : "(no error message)");
+    char *detail = geak_strdupf ("%.*s", LLM_ERROR_SNIPPET, message ? message : "(no error message)");
     cJSON_Delete (root);
     //  logfmt-safe: no quotes or newlines inside
     for (char *c = detail; c && *c; c++)
@@ -426,12 +412,12 @@ geak_llm_parse_reply (geak_llm_provider_t provider, const char *body, size_t siz
     assert (result && error);
     *error = NULL;
     if (!body || size == 0) {
-        *error = s_printf ("empty reply body");
+        *error = geak_strdupf ("empty reply body");
         return GEAK_E_LLM;
     }
     cJSON *root = cJSON_ParseWithLength (body, size);
     if (!root) {
-        *error = s_printf ("reply body is not valid JSON (%zu bytes; truncated or malformed)", size);
+        *error = geak_strdupf ("reply body is not valid JSON (%zu bytes; truncated or malformed)", size);
         return GEAK_E_LLM;
     }
     geak_rc_t rc = GEAK_OK;
@@ -443,7 +429,7 @@ geak_llm_parse_reply (geak_llm_provider_t provider, const char *body, size_t siz
     else
     if (cJSON_GetObjectItemCaseSensitive (root, "error")) {
         char *detail = s_error_detail (body, size);
-        *error = s_printf ("provider returned an error: %s", detail ? detail : "?");
+        *error = geak_strdupf ("provider returned an error: %s", detail ? detail : "?");
         free (detail);
         rc = GEAK_E_LLM;
     }
@@ -516,7 +502,7 @@ geak_llm_parse_reply (geak_llm_provider_t provider, const char *body, size_t siz
     }
     cJSON_Delete (root);
     if (why) {
-        *error = s_printf ("%s", why);
+        *error = geak_strdupf ("%s", why);
         rc = GEAK_E_LLM;
     }
     if (rc == GEAK_OK) {
@@ -525,7 +511,7 @@ geak_llm_parse_reply (geak_llm_provider_t provider, const char *body, size_t siz
     }
     else {
         if (!*error)
-            *error = s_printf ("%s", geak_rc_str (rc));
+            *error = geak_strdupf ("%s", geak_rc_str (rc));
         for (size_t i = 0; i < result->count; i++)
             free (result->texts [i]);
         free (result->texts);
@@ -654,11 +640,11 @@ s_http_post (geak_llm_t *self, const char *body, s_response_t *resp, long *statu
         *curl_rc = CURLE_FAILED_INIT;
         return GEAK_E_LLM;
     }
-    char *url = s_printf ("%s%s", config->base_url,
+    char *url = geak_strdupf ("%s%s", config->base_url,
                           config->provider == GEAK_LLM_OPENAI ? "/chat/completions" : "/v1/messages");
     char *auth = config->provider == GEAK_LLM_OPENAI
-               ? s_printf ("Authorization: Bearer %s", config->api_key)
-               : s_printf ("x-api-key: %s", config->api_key);
+               ? geak_strdupf ("Authorization: Bearer %s", config->api_key)
+               : geak_strdupf ("x-api-key: %s", config->api_key);
     struct curl_slist *headers = NULL, *next = NULL;
     bool ok = url && auth;
     const char *lines [] = {
@@ -731,7 +717,7 @@ s_budget_take_call (geak_llm_t *self, char **error)
                    "budget_tokens=%ld action=refusing_new_llm_work",
                    (unsigned long long) atomic_load (&self->calls_used), config->budget_calls,
                    (unsigned long long) tokens, config->budget_tokens);
-    *error = s_printf ("LLM run budget exhausted (calls %llu/%ld, tokens %llu/%ld)",
+    *error = geak_strdupf ("LLM run budget exhausted (calls %llu/%ld, tokens %llu/%ld)",
                        (unsigned long long) atomic_load (&self->calls_used), config->budget_calls,
                        (unsigned long long) tokens, config->budget_tokens);
     return GEAK_E_BUDGET;
@@ -767,7 +753,7 @@ s_call_http (geak_llm_t *self, const geak_llm_request_t *request, double tempera
     char *body = geak_llm_build_body (config->provider, config->model, request->system,
                                       request->user, temperature, max_tokens, samples);
     if (!body) {
-        *error = s_printf ("could not build the request body");
+        *error = geak_strdupf ("could not build the request body");
         return GEAK_E_NOMEM;
     }
     geak_rc_t rc = GEAK_E_LLM;
@@ -786,7 +772,7 @@ s_call_http (geak_llm_t *self, const geak_llm_request_t *request, double tempera
             //  transport failure: connection, timeout, truncated body
             retryable = !resp.overflow && crc != CURLE_OUT_OF_MEMORY
                      && crc != CURLE_URL_MALFORMAT && crc != CURLE_UNSUPPORTED_PROTOCOL;
-            *error = s_printf ("%s%s (curl %d%s)",
+            *error = geak_strdupf ("%s%s (curl %d%s)",
                                crc == CURLE_PARTIAL_FILE ? "reply body truncated: " : "",
                                resp.overflow ? "reply body larger than the limit"
                                              : curl_easy_strerror (crc), (int) crc,
@@ -798,7 +784,7 @@ s_call_http (geak_llm_t *self, const geak_llm_request_t *request, double tempera
             rc = geak_llm_parse_reply (config->provider, resp.data, resp.size, result, error);
         else {
             char *detail = s_error_detail (resp.data, resp.size);
-            *error = s_printf ("HTTP %ld from %s: %s", status,
+            *error = geak_strdupf ("HTTP %ld from %s: %s", status,
                                geak_llm_provider_name (config->provider), detail ? detail : "?");
             free (detail);
             retryable = geak_llm_status_retryable (status);
@@ -857,7 +843,7 @@ geak_llm_complete (geak_llm_t *self, const geak_llm_request_t *request,
     result->usage.provider = (char *) geak_llm_provider_name (self->config.provider);
     result->usage.model = self->config.model;
     if (!request->user) {
-        *error = s_printf ("request has no user message");
+        *error = geak_strdupf ("request has no user message");
         return GEAK_E_INVALID;
     }
     geak_rc_t rc = s_budget_take_call (self, error);
@@ -876,7 +862,7 @@ geak_llm_complete (geak_llm_t *self, const geak_llm_request_t *request,
                                                  request->instruction, request->sample + i,
                                                  request->iteration);
             if (!text) {
-                *error = s_printf ("replay file has no reply for task '%.100s' role '%.40s'",
+                *error = geak_strdupf ("replay file has no reply for task '%.100s' role '%.40s'",
                                    request->task ? request->task : "",
                                    request->role ? request->role : "");
                 rc = GEAK_E_LLM;

@@ -11,6 +11,7 @@
 #define GEAK_PRELUDE_H_INCLUDED
 
 #include <assert.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -35,6 +36,16 @@ int64_t geak_clock_mono_us (void);
 //  not an error we can recover from sensibly).
 char *geak_strdup (const char *s);
 void *geak_malloc0 (size_t size);
+//  printf into a fresh string (caller frees); aborts on out-of-memory like geak_strdup.
+char *geak_strdupf (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+char *geak_vstrdupf (const char *fmt, va_list args) __attribute__ ((format (printf, 1, 0)));
+
+//  A whole file, NUL-terminated (caller frees), its length in *size_p if given;
+//  NULL (errno set) when it cannot be read or holds more than max_bytes (EFBIG).
+char *geak_read_file (const char *path, size_t max_bytes, size_t *size_p);
+
+//  Selftest of the helpers above.
+int geak_prelude_test (bool verbose);
 
 //  Fill buf with a random lowercase hex id of len characters (plus NUL).
 void geak_random_hex (char *buf, size_t len);

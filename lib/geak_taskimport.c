@@ -707,33 +707,9 @@ s_relative (const char *path, const char *root)
 static char *
 s_read_file (const char *path)
 {
-    FILE *f = fopen (path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 65536, size = 0;
-    char *data = malloc (cap);
-    assert (data);
-    bool ok = true;
-    for (;;) {
-        if (cap - size < 65536) {
-            cap *= 2;
-            data = realloc (data, cap);
-            assert (data);
-        }
-        size_t n = fread (data + size, 1, cap - size - 1, f);
-        size += n;
-        if (size > MAX_FILE_BYTES) {
-            ok = false;
-            break;
-        }
-        if (n == 0)
-            break;
-    }
-    if (ferror (f))
-        ok = false;
-    fclose (f);
-    data [size] = 0;
-    if (!ok || memchr (data, 0, size)) {
+    size_t size = 0;
+    char *data = geak_read_file (path, MAX_FILE_BYTES, &size);
+    if (data && memchr (data, 0, size)) {
         free (data);
         return NULL;
     }
@@ -1259,21 +1235,6 @@ s_result (geak_taskimport_t *self, const char *name, const char *file, char *rea
     r->reason = reason;
 }
 
-static char *
-s_strf (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
-static char *
-s_strf (const char *fmt, ...)
-{
-    va_list args;
-    va_start (args, fmt);
-    char *s = NULL;
-    if (vasprintf (&s, fmt, args) < 0)
-        s = NULL;
-    va_end (args);
-    assert (s);
-    return s;
-}
-
 // ------------------------------------------------------------------ index
 
 static const char *
@@ -1306,7 +1267,7 @@ s_load_index (geak_taskimport_t *self, const char *bench_path, char **why_p)
         free (text);
         if (!s_is_index (root)) {
             cJSON_Delete (root);
-            *why_p = s_strf ("%s is not a benchmark index (a JSON list of {file, instruction...})",
+            *why_p = geak_strdupf ("%s is not a benchmark index (a JSON list of {file, instruction...})",
                              self->index_given);
             return NULL;
         }
@@ -1337,9 +1298,9 @@ s_load_index (geak_taskimport_t *self, const char *bench_path, char **why_p)
     }
     s_paths_free (&found);
     if (hits != 1) {
-        *why_p = hits ? s_strf ("several index files under %s, choose one with --index:%s",
+        *why_p = hits ? geak_strdupf ("several index files under %s, choose one with --index:%s",
                                 bench_path, geak_text_str (names))
-                      : s_strf ("no index JSON (a list of {file, instruction...}) under %s", bench_path);
+                      : geak_strdupf ("no index JSON (a list of {file, instruction...}) under %s", bench_path);
         cJSON_Delete (chosen);
         chosen = NULL;
         free (self->index_used);
@@ -1531,7 +1492,7 @@ s_write_task (geak_taskimport_t *self, const char *out_dir, const task_t *t)
 {
     char *final = s_join (out_dir, t->name);
     if (!s_replaceable (final)) {
-        char *why = s_strf ("%s exists and was not made by an import: left alone", final);
+        char *why = geak_strdupf ("%s exists and was not made by an import: left alone", final);
         free (final);
         return why;
     }
@@ -1541,7 +1502,7 @@ s_write_task (geak_taskimport_t *self, const char *out_dir, const task_t *t)
     char *why = NULL;
     s_rmtree (tmp);
     if (mkdir (tmp, 0755) != 0)
-        why = s_strf ("cannot create %s: %s", tmp, strerror (errno));
+        why = geak_strdupf ("cannot create %s: %s", tmp, strerror (errno));
     char *json = why ? NULL : s_task_json (self, t);
     char *append = why ? NULL : s_append_file (self, t);
     char *spec = why ? NULL : s_spec_file (self, t);
@@ -1549,11 +1510,11 @@ s_write_task (geak_taskimport_t *self, const char *out_dir, const task_t *t)
                  || s_write_file (tmp, "reference.py", t->kernel) != 0
                  || s_write_file (tmp, APPEND_FILE, append) != 0
                  || s_write_file (tmp, "spec.py", spec) != 0))
-        why = s_strf ("cannot write into %s: %s", tmp, strerror (errno));
+        why = geak_strdupf ("cannot write into %s: %s", tmp, strerror (errno));
     if (!why && s_rmtree (final) != 0)
-        why = s_strf ("cannot remove the earlier %s: %s", final, strerror (errno));
+        why = geak_strdupf ("cannot remove the earlier %s: %s", final, strerror (errno));
     if (!why && rename (tmp, final) != 0)
-        why = s_strf ("cannot rename %s to %s: %s", tmp, final, strerror (errno));
+        why = geak_strdupf ("cannot rename %s to %s: %s", tmp, final, strerror (errno));
     if (why)
         s_rmtree (tmp);
     free (json);
@@ -1575,7 +1536,7 @@ s_task_name (const char *file)
         if (!s_is_ident (*p) && *p != '-' && *p != '.')
             *p = '_';
     if (name [0] == '.' || name [0] == 0) {
-        char *fixed = s_strf ("task_%s", name);
+        char *fixed = geak_strdupf ("task_%s", name);
         free (name);
         name = fixed;
     }
@@ -1610,7 +1571,7 @@ s_import_entry (geak_taskimport_t *self, const cJSON *entry, size_t index, const
     char *name = s_task_name (file);
     for (size_t i = 0; i < self->n; i++)
         if (strcmp (self->results [i].name, name) == 0) {
-            s_result (self, name, file, s_strf ("a second entry for %s (the first one counts)", name));
+            s_result (self, name, file, geak_strdupf ("a second entry for %s (the first one counts)", name));
             free (name);
             return;
         }
@@ -1620,7 +1581,7 @@ s_import_entry (geak_taskimport_t *self, const cJSON *entry, size_t index, const
     if (!path) {
         char *want = geak_strdup (s_basename (file));
         if (!s_ends_with (want, ".py")) {
-            char *with = s_strf ("%s.py", want);
+            char *with = geak_strdupf ("%s.py", want);
             free (want);
             want = with;
         }
@@ -1628,7 +1589,7 @@ s_import_entry (geak_taskimport_t *self, const cJSON *entry, size_t index, const
         free (want);
     }
     if (!path) {
-        s_result (self, name, file, s_strf ("%s not found under %s", file, bench_path));
+        s_result (self, name, file, geak_strdupf ("%s not found under %s", file, bench_path));
         free (direct);
         free (name);
         return;
@@ -1638,10 +1599,10 @@ s_import_entry (geak_taskimport_t *self, const cJSON *entry, size_t index, const
     int test_line = 0;
     char *why = NULL;
     if (!source)
-        why = s_strf ("cannot read %s", path);
+        why = geak_strdupf ("cannot read %s", path);
     else
     if (!geak_taskimport_split (source, &kernel, &test, &test_line))
-        why = s_strf ("%s has no separator line (%d '#' characters)", path, GEAK_TASKIMPORT_SEPARATOR_LEN);
+        why = geak_strdupf ("%s has no separator line (%d '#' characters)", path, GEAK_TASKIMPORT_SEPARATOR_LEN);
     //  the instruction text
     const char *want_key = strcmp (self->instruction, "simp") == 0 ? "simp_instru" : "comp_instru";
     const char *other_key = strcmp (self->instruction, "simp") == 0 ? "comp_instru" : "simp_instru";
@@ -1652,7 +1613,7 @@ s_import_entry (geak_taskimport_t *self, const cJSON *entry, size_t index, const
     if (!instruction && (instruction = s_str_field (entry, "instruction")))
         used = "comp";     //  one instruction per task (ROCm's are the complex ones)
     if (!why && !instruction)
-        why = s_strf ("the index entry for %s has no instruction text", file);
+        why = geak_strdupf ("the index entry for %s has no instruction text", file);
     //  the perf script (TritonBench) or perf tests (ROCm)
     char *perf_text = NULL;
     const char *perf_path = NULL;
@@ -1660,11 +1621,11 @@ s_import_entry (geak_taskimport_t *self, const cJSON *entry, size_t index, const
     char *module = geak_strdup (s_basename (path));
     module [strlen (module) - (s_ends_with (module, ".py") ? 3 : 0)] = 0;
     if (!why && strcmp (self->format, GEAK_TASKIMPORT_TRITONBENCH) == 0) {
-        char *perf_name = s_strf ("%s_perf.py", module);
+        char *perf_name = geak_strdupf ("%s_perf.py", module);
         perf_path = s_find (py, perf_name, index_dir, index_stem, true);
         free (perf_name);
         if (perf_path && !(perf_text = s_read_file (perf_path)))
-            why = s_strf ("cannot read %s", perf_path);
+            why = geak_strdupf ("cannot read %s", perf_path);
         has_perf = perf_text != NULL;
     }
     else
@@ -1705,7 +1666,7 @@ geak_taskimport_run (geak_taskimport_t *self, const char *bench_path, const char
     char *bench = realpath (bench_path, NULL);
     if (!bench) {
         if (why_p)
-            *why_p = s_strf ("%s: %s", bench_path, strerror (errno));
+            *why_p = geak_strdupf ("%s: %s", bench_path, strerror (errno));
         return GEAK_E_NOT_FOUND;
     }
     cJSON *index = s_load_index (self, bench, &why);
@@ -1721,7 +1682,7 @@ geak_taskimport_run (geak_taskimport_t *self, const char *bench_path, const char
         cJSON_Delete (index);
         free (bench);
         if (why_p)
-            *why_p = s_strf ("cannot create %s: %s", out_dir, strerror (errno));
+            *why_p = geak_strdupf ("cannot create %s: %s", out_dir, strerror (errno));
         return GEAK_E_IO;
     }
     char *index_real = realpath (self->index_used, NULL);
@@ -1796,7 +1757,7 @@ geak_taskimport_test (bool verbose)
     geak_text_destroy (&lines);
 
     //  the split at the separator (surrounding blanks allowed, 145 or 147 '#' are not one)
-    char *src = s_strf ("import torch\ndef k():\n    pass\n  %s  \r\nresult_gold = k()\n", sep);
+    char *src = geak_strdupf ("import torch\ndef k():\n    pass\n  %s  \r\nresult_gold = k()\n", sep);
     char *kernel = NULL, *test = NULL;
     int line = 0;
     assert (geak_taskimport_split (src, &kernel, &test, &line));
@@ -1806,7 +1767,7 @@ geak_taskimport_test (bool verbose)
     free (kernel);
     free (test);
     free (src);
-    src = s_strf ("a\n%s#\nb\n%s\n", sep, sep + 1);
+    src = geak_strdupf ("a\n%s#\nb\n%s\n", sep, sep + 1);
     assert (!geak_taskimport_split (src, &kernel, &test, &line));
     assert (!kernel && !test);
     free (src);
@@ -1828,14 +1789,14 @@ geak_taskimport_test (bool verbose)
     assert (mkdtemp (root));
     char *bench = s_join (root, "bench");
     char *out = s_join (root, "out");
-    src = s_strf ("import torch\n\ndef add(x, y):\n    return x + y\n%s\n"
+    src = geak_strdupf ("import torch\n\ndef add(x, y):\n    return x + y\n%s\n"
                   "def test_add():\n    return {'a': add(torch.ones(2), torch.ones(2))}\n"
                   "result_gold = test_add()\n", sep);
     s_test_put (bench, "data/TB_v1/add_x.py", src);
     s_test_put (bench, "EVAL/tmp/add_x.py", "an older copy: not chosen\n");
     free (src);
     s_test_put (bench, "data/TB_v1/nosep.py", "def f():\n    pass\n");
-    src = s_strf ("def keep():\n    pass\n%s\nresult_gold = keep()\n", sep);
+    src = geak_strdupf ("def keep():\n    pass\n%s\nresult_gold = keep()\n", sep);
     s_test_put (bench, "data/TB_v1/keep.py", src);
     free (src);
     s_test_put (bench, "performance_metrics/perf_G/golden_metrics/add_x_perf.py",
@@ -1964,7 +1925,7 @@ geak_taskimport_test (bool verbose)
     //  the ROCm layout: pytest perf tests found in the test section
     imp = geak_taskimport_new (GEAK_TASKIMPORT_ROCM);
     assert (imp);
-    src = s_strf ("@triton.jit\ndef k(x):\n    pass\n%s\nresult_gold = {}\n"
+    src = geak_strdupf ("@triton.jit\ndef k(x):\n    pass\n%s\nresult_gold = {}\n"
                   "def test_performance(request):\n    PytestBenchmarker(op_callable=lambda: k[1](1))\n", sep);
     char *rocm = s_join (root, "rocm");
     s_test_put (rocm, "data/ROCm_v1/test_k.py", src);

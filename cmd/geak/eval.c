@@ -204,11 +204,12 @@ static void
 s_checks_free (check_t *checks, int n)
 {
     for (int i = 0; i < n; i++) {
-        free (checks [i].task);
-        free (checks [i].task_path);
-        free (checks [i].status);
-        free (checks [i].reason);
-        free (checks [i].request_id);
+        check_t *check = &checks [i];
+        free (check->task);
+        free (check->task_path);
+        free (check->status);
+        free (check->reason);
+        free (check->request_id);
     }
     free (checks);
 }
@@ -228,38 +229,6 @@ s_check_excluded (const check_t *check)
 {
     return check && check->status
         && (strcmp (check->status, "broken") == 0 || strcmp (check->status, "flaky") == 0);
-}
-
-static void
-s_take_check (check_t *check, geak_reply_t *reply)
-{
-    if (reply->rc != GEAK_OK) {
-        s_check_set (check, "unchecked", reply->error ? reply->error : geak_rc_str (reply->rc));
-        return;
-    }
-    geak_rc_t rc;
-    Geak__Envelope *env = geak_proto_unpack (reply->body, reply->size,
-                                             GEAK__ENVELOPE__BODY__NOT_SET, &rc);
-    if (env && env->body_case == GEAK__ENVELOPE__BODY_EVAL_RESULT && env->eval_result) {
-        const Geak__EvalResult *r = env->eval_result;
-        const char *status = r->task_status;
-        bool known = strcmp (status, "ok") == 0 || strcmp (status, "broken") == 0
-                  || strcmp (status, "flaky") == 0;
-        if (known && r->error_class != GEAK__ERROR_CLASS__HARNESS_ERROR)
-            s_check_set (check, status, r->task_status_reason);
-        else
-            s_check_set (check, "unchecked", *r->task_status_reason ? r->task_status_reason
-                                                                    : r->error_message);
-    }
-    else
-    if (env && env->body_case == GEAK__ENVELOPE__BODY_ERROR && env->error) {
-        char msg [1024];
-        snprintf (msg, sizeof msg, "%s: %s", env->error->code, env->error->message);
-        s_check_set (check, "unchecked", msg);
-    }
-    else
-        s_check_set (check, "unchecked", "evaluator reply is not an EvalResult");
-    geak_proto_free (&env);
 }
 
 // ------------------------------------------------------------------ verdicts
@@ -324,33 +293,97 @@ s_verdict_result (const item_t *item, const Geak__EvalResult *r)
     return v;
 }
 
-static void
-s_take_reply (item_t *item, geak_reply_t *reply)
+// ------------------------------------------------------------------ answers
+
+//  True when reply answers the request *request_id, which is then done
+//  (freed and NULLed)
+static bool
+s_claim (char **request_id, const geak_reply_t *reply)
 {
+    if (!*request_id || !reply->request_id || strcmp (*request_id, reply->request_id) != 0)
+        return false;
+    free (*request_id);
+    *request_id = NULL;
+    return true;
+}
+
+//  An answer, unpacked
+typedef struct {
+    enum {
+        ANSWER_RESULT,      //  an EvalResult: env->eval_result
+        ANSWER_FAILED,      //  the transport or broker gave up
+        ANSWER_ERROR,       //  the evaluator's Error: env->error
+        ANSWER_OTHER        //  not an Envelope, or another body
+    } kind;
+    Geak__Envelope *env;    //  owned; NULL when the transport failed
+    const char *why;        //  unless a result: what went wrong
+    char buf [1024];        //  an Error's "code: message"
+} answer_t;
+
+static void
+s_answer_open (answer_t *self, const geak_reply_t *reply)
+{
+    self->env = NULL;
     if (reply->rc != GEAK_OK) {
-        //  the transport or broker gave up (timeout, worker lost): our fault
-        item->verdict = s_verdict_error (item, "harness_error",
-                                         reply->error ? reply->error : geak_rc_str (reply->rc));
+        self->kind = ANSWER_FAILED;
+        self->why = reply->error ? reply->error : geak_rc_str (reply->rc);
         return;
     }
     geak_rc_t rc;
     Geak__Envelope *env = geak_proto_unpack (reply->body, reply->size,
                                              GEAK__ENVELOPE__BODY__NOT_SET, &rc);
-    if (!env)
-        item->verdict = s_verdict_error (item, "harness_error", "evaluator reply is not an Envelope");
+    self->env = env;
+    if (env && env->body_case == GEAK__ENVELOPE__BODY_EVAL_RESULT && env->eval_result)
+        self->kind = ANSWER_RESULT;
     else
-    if (env->body_case == GEAK__ENVELOPE__BODY_EVAL_RESULT && env->eval_result)
-        item->verdict = s_verdict_result (item, env->eval_result);
-    else
-    if (env->body_case == GEAK__ENVELOPE__BODY_ERROR && env->error) {
-        char msg [1024];
-        snprintf (msg, sizeof msg, "%s: %s", env->error->code, env->error->message);
-        item->verdict = s_verdict_error (item, "harness_error", msg);
-        cJSON_AddStringToObject (item->verdict, "error_code", env->error->code);
+    if (env && env->body_case == GEAK__ENVELOPE__BODY_ERROR && env->error) {
+        self->kind = ANSWER_ERROR;
+        snprintf (self->buf, sizeof self->buf, "%s: %s", env->error->code, env->error->message);
+        self->why = self->buf;
+    }
+    else {
+        self->kind = ANSWER_OTHER;
+        self->why = env ? "unexpected reply body" : "evaluator reply is not an Envelope";
+    }
+}
+
+static void
+s_take_check (check_t *check, geak_reply_t *reply)
+{
+    answer_t answer;
+    s_answer_open (&answer, reply);
+    if (answer.kind == ANSWER_RESULT) {
+        const Geak__EvalResult *r = answer.env->eval_result;
+        const char *status = r->task_status;
+        bool known = strcmp (status, "ok") == 0 || strcmp (status, "broken") == 0
+                  || strcmp (status, "flaky") == 0;
+        if (known && r->error_class != GEAK__ERROR_CLASS__HARNESS_ERROR)
+            s_check_set (check, status, r->task_status_reason);
+        else
+            s_check_set (check, "unchecked", *r->task_status_reason ? r->task_status_reason
+                                                                    : r->error_message);
     }
     else
-        item->verdict = s_verdict_error (item, "harness_error", "unexpected reply body");
-    geak_proto_free (&env);
+        s_check_set (check, "unchecked", answer.kind == ANSWER_OTHER
+                                         ? "evaluator reply is not an EvalResult" : answer.why);
+    geak_proto_free (&answer.env);
+}
+
+static void
+s_take_reply (item_t *item, geak_reply_t *reply)
+{
+    answer_t answer;
+    s_answer_open (&answer, reply);
+    if (answer.kind == ANSWER_RESULT)
+        item->verdict = s_verdict_result (item, answer.env->eval_result);
+    else {
+        //  a failed transport (timeout, worker lost) or a reply we cannot
+        //  use: our fault, not the candidate's
+        item->verdict = s_verdict_error (item, "harness_error", answer.why);
+        if (answer.kind == ANSWER_ERROR)
+            cJSON_AddStringToObject (item->verdict, "error_code", answer.env->error->code);
+    }
+    geak_proto_free (&answer.env);
 }
 
 static int
@@ -474,12 +507,38 @@ s_write_file (const char *path, const char *text)
     return fclose (f);
 }
 
+//  Send an EvalRequest for the task (name, path) to the evaluators; on
+//  success *request_id is the client's id for it (caller owns)
+static geak_rc_t
+s_send_request (geak_client_t *client, char *name, char *path, Geak__Candidate *candidate,
+                Geak__EvalOptions *options, int64_t deadline, char **request_id)
+{
+    Geak__TaskRef task = GEAK__TASK_REF__INIT;
+    task.name = name;
+    task.path = path;
+    Geak__EvalRequest request = GEAK__EVAL_REQUEST__INIT;
+    request.task = &task;
+    request.candidate = candidate;
+    request.options = options;
+    Geak__Envelope env;
+    geak_proto_envelope_init (&env, NULL, deadline, "geak-eval");
+    env.body_case = GEAK__ENVELOPE__BODY_EVAL_REQUEST;
+    env.eval_request = &request;
+    uint8_t *data = NULL;
+    size_t size = 0;
+    geak_rc_t rc = geak_proto_pack (&env, &data, &size);
+    const char *id = NULL;
+    if (rc == GEAK_OK)
+        rc = geak_client_send (client, GEAK_SERVICE_EVALUATOR, NULL, deadline, data, size, &id);
+    free (data);
+    if (rc == GEAK_OK)
+        *request_id = geak_strdup (id);
+    return rc;
+}
+
 static geak_rc_t
 s_send_one (geak_client_t *client, item_t *item, long timeout_ms, bool correctness)
 {
-    Geak__TaskRef task = GEAK__TASK_REF__INIT;
-    task.name = item->task;
-    task.path = item->task_path;
     Geak__Lineage lineage = GEAK__LINEAGE__INIT;
     lineage.task = item->task;
     lineage.role = GEAK__ROLE__HUMAN;
@@ -491,58 +550,24 @@ s_send_one (geak_client_t *client, item_t *item, long timeout_ms, bool correctne
     Geak__EvalOptions options = GEAK__EVAL_OPTIONS__INIT;
     options.timeout_ms = (uint32_t) timeout_ms;
     options.correctness_only = correctness;
-    Geak__EvalRequest request = GEAK__EVAL_REQUEST__INIT;
-    request.task = &task;
-    request.candidate = &candidate;
-    request.options = &options;
     //  the answer may wait for the evaluator's own timeout plus a restart
     int64_t deadline = geak_clock_wall_ms () + 2 * timeout_ms + 60000;
-    Geak__Envelope env;
-    geak_proto_envelope_init (&env, NULL, deadline, "geak-eval");
-    env.body_case = GEAK__ENVELOPE__BODY_EVAL_REQUEST;
-    env.eval_request = &request;
-    uint8_t *data = NULL;
-    size_t size = 0;
-    geak_rc_t rc = geak_proto_pack (&env, &data, &size);
-    const char *id = NULL;
-    if (rc == GEAK_OK)
-        rc = geak_client_send (client, GEAK_SERVICE_EVALUATOR, NULL, deadline, data, size, &id);
-    free (data);
-    if (rc == GEAK_OK)
-        item->request_id = geak_strdup (id);
-    return rc;
+    return s_send_request (client, item->task, item->task_path, &candidate, &options, deadline,
+                           &item->request_id);
 }
 
 //  The selfcheck of one task: EvalRequest with options.selfcheck, no candidate
 static geak_rc_t
 s_send_check (geak_client_t *client, check_t *check, long timeout_ms)
 {
-    Geak__TaskRef task = GEAK__TASK_REF__INIT;
-    task.name = check->task;
-    task.path = check->task_path;
     Geak__EvalOptions options = GEAK__EVAL_OPTIONS__INIT;
     options.timeout_ms = (uint32_t) timeout_ms;
     options.selfcheck = true;
-    Geak__EvalRequest request = GEAK__EVAL_REQUEST__INIT;
-    request.task = &task;
-    request.options = &options;
     //  two runs of the reference, each bounded by the evaluator's timeout
     //  plus the harness's grace, plus a restart
     int64_t deadline = geak_clock_wall_ms () + 2 * (timeout_ms + 20000) + 60000;
-    Geak__Envelope env;
-    geak_proto_envelope_init (&env, NULL, deadline, "geak-eval");
-    env.body_case = GEAK__ENVELOPE__BODY_EVAL_REQUEST;
-    env.eval_request = &request;
-    uint8_t *data = NULL;
-    size_t size = 0;
-    geak_rc_t rc = geak_proto_pack (&env, &data, &size);
-    const char *id = NULL;
-    if (rc == GEAK_OK)
-        rc = geak_client_send (client, GEAK_SERVICE_EVALUATOR, NULL, deadline, data, size, &id);
-    free (data);
-    if (rc == GEAK_OK)
-        check->request_id = geak_strdup (id);
-    return rc;
+    return s_send_request (client, check->task, check->task_path, NULL, &options, deadline,
+                           &check->request_id);
 }
 
 int
@@ -700,21 +725,15 @@ geak_cmd_eval (int argc, char **argv)
         }
         bool matched = false;
         for (int c = 0; c < nc && !matched; c++)
-            if (checks [c].request_id && reply->request_id
-                && strcmp (checks [c].request_id, reply->request_id) == 0 && !checks [c].status) {
+            if (!checks [c].status && s_claim (&checks [c].request_id, reply)) {
                 s_take_check (&checks [c], reply);
-                free (checks [c].request_id);
-                checks [c].request_id = NULL;
                 done++;
                 matched = true;
                 geak_info ("eval_selfcheck", "task=%s status=%s", checks [c].task, checks [c].status);
             }
         for (int i = 0; i < n && !matched; i++)
-            if (items [i].request_id && reply->request_id
-                && strcmp (items [i].request_id, reply->request_id) == 0 && !items [i].verdict) {
+            if (!items [i].verdict && s_claim (&items [i].request_id, reply)) {
                 s_take_reply (&items [i], reply);
-                free (items [i].request_id);
-                items [i].request_id = NULL;
                 done++;
                 const cJSON *cls = cJSON_GetObjectItem (items [i].verdict, "error_class");
                 geak_info ("eval_verdict", "id=%s task=%s class=%s", items [i].id, items [i].task,

@@ -326,20 +326,10 @@ s_summary (const runview_t *run, const geak_score_t *score, bool include_uncheck
 {
     cJSON *root = cJSON_CreateObject ();
     cJSON *meta = cJSON_AddObjectToObject (root, "run");
-    cJSON_AddStringToObject (meta, "run_id", run->run_id);
-    cJSON_AddStringToObject (meta, "status", run->status);
-    cJSON_AddNumberToObject (meta, "created_ms", (double) run->created_ms);
+    runview_json_head (run, meta);
     cJSON_AddStringToObject (meta, "tasks_root", run->tasks_root);
     cJSON_AddStringToObject (meta, "llm", run->llm);
-    cJSON_AddNumberToObject (meta, "k", run->k);
-    cJSON_AddNumberToObject (meta, "iterations", run->iterations);
-    cJSON_AddNumberToObject (meta, "max_debug", run->max_debug);
-    cJSON_AddBoolToObject (meta, "correctness_only", run->correctness_only);
-    cJSON *ablation = cJSON_AddObjectToObject (meta, "ablation");
-    cJSON_AddBoolToObject (ablation, "knowledge", run->knowledge);
-    cJSON_AddBoolToObject (ablation, "one_shot", run->one_shot);
-    cJSON_AddBoolToObject (ablation, "reflector", run->reflector);
-    cJSON_AddBoolToObject (ablation, "optimizer", run->optimizer);
+    runview_json_settings (run, meta, "ablation");
     cJSON_AddBoolToObject (meta, "include_unchecked", include_unchecked);
     cJSON_AddNumberToObject (meta, "report_ms", (double) geak_clock_wall_ms ());
     cJSON *metrics = geak_score_json (score);
@@ -531,47 +521,22 @@ geak_cmd_report (int argc, char **argv)
 {
     const char *run_id = NULL, *dir = NULL, *json_path = NULL;
     bool include_unchecked = false;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp (argv [i], "--help") == 0 || strcmp (argv [i], "-h") == 0) {
-            s_usage (stdout);
-            return 0;
-        }
-        else
-        if (strcmp (argv [i], "--out") == 0 && i + 1 < argc)
-            dir = argv [++i];
-        else
-        if (strcmp (argv [i], "--json") == 0 && i + 1 < argc)
-            json_path = argv [++i];
-        else
-        if (strcmp (argv [i], "--include-unchecked") == 0)
-            include_unchecked = true;
-        else
-        if (argv [i][0] != '-' && !run_id)
-            run_id = argv [i];
-        else {
-            s_usage (stderr);
-            return 2;
-        }
-    }
-    if (!run_id) {
-        s_usage (stderr);
-        return 2;
-    }
-    geak_rc_t rc;
-    geak_store_t *store = geak_store_new_from_env (&rc);
-    if (!store) {
-        fprintf (stderr, "geak report: cannot open the store: %s\n", geak_rc_str (rc));
-        return 1;
-    }
-    runview_t *run = NULL;
-    char *error = NULL;
-    rc = runview_load (store, run_id, &run, &error);
-    if (rc != GEAK_OK) {
-        fprintf (stderr, "geak report: %s\n", error);
-        free (error);
+    const runview_opt_t opts [] = {
+        { .name = "--out", .value = &dir },
+        { .name = "--json", .value = &json_path },
+        { .name = "--include-unchecked", .flag = &include_unchecked },
+        { .name = NULL }
+    };
+    geak_store_t *store = NULL;
+    int done = runview_start (argc, argv, "report", opts, &run_id, true, s_usage, &store);
+    if (done >= 0)
+        return done;
+    runview_t *run = runview_open (store, "report", run_id);
+    if (!run) {
         geak_store_destroy (&store);
         return 1;
     }
+    geak_rc_t rc;
     int status = 1;
     char *default_dir = NULL, *summary_path = NULL, *final_path = NULL;
     geak_score_t *score = geak_score_new (run->k, run->iterations, run->price_in, run->price_out);

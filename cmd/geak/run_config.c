@@ -65,43 +65,6 @@ run_config_valid_name (const char *name)
     return true;
 }
 
-//  Whole file (NUL-terminated); NULL when unreadable or too large
-static char *
-s_read_file (const char *path, size_t *size_p)
-{
-    FILE *f = fopen (path, "rb");
-    if (!f)
-        return NULL;
-    char *data = NULL;
-    size_t size = 0, alloc = 0;
-    bool ok = true;
-    for (;;) {
-        if (alloc - size < 4096) {
-            alloc = alloc ? alloc * 2 : 16384;
-            char *bigger = alloc <= TASK_FILE_MAX ? realloc (data, alloc + 1) : NULL;
-            if (!bigger) {
-                ok = false;
-                break;
-            }
-            data = bigger;
-        }
-        size_t n = fread (data + size, 1, alloc - size, f);
-        size += n;
-        if (n == 0) {
-            ok = !ferror (f);
-            break;
-        }
-    }
-    fclose (f);
-    if (!ok) {
-        free (data);
-        return NULL;
-    }
-    data [size] = 0;
-    if (size_p)
-        *size_p = size;
-    return data;
-}
 
 static char *
 s_json_string (const cJSON *obj, const char *name, const char *dflt)
@@ -119,7 +82,7 @@ s_task_read (run_task_t *task)
     char path [PATH_MAX + 32];
     snprintf (path, sizeof path, "%s/task.json", task->dir);
     size_t size = 0;
-    char *text = s_read_file (path, &size);
+    char *text = geak_read_file (path, TASK_FILE_MAX, &size);
     cJSON *json = text ? cJSON_Parse (text) : NULL;
     if (!cJSON_IsObject (json)) {
         cJSON_Delete (json);
@@ -150,7 +113,7 @@ s_task_read (run_task_t *task)
     for (int i = 0; i < 2; i++) {
         snprintf (path, sizeof path, "%s/%s", task->dir, extra [i]);
         size_t more = 0;
-        char *part = strchr (extra [i], '/') ? NULL : s_read_file (path, &more);
+        char *part = strchr (extra [i], '/') ? NULL : geak_read_file (path, TASK_FILE_MAX, &more);
         if (part && more) {
             char *bigger = realloc (all, total + more + 1);
             if (bigger) {
@@ -179,14 +142,6 @@ s_cmp_name (const void *a, const void *b)
     return strcmp (*(char *const *) a, *(char *const *) b);
 }
 
-static char *
-s_printf (const char *fmt, const char *arg)
-{
-    char *text = NULL;
-    if (asprintf (&text, fmt, arg) < 0)
-        return geak_strdup ("out of memory");
-    return text;
-}
 
 static run_task_t *
 s_add_task (run_config_t *self, const char *name)
@@ -215,7 +170,7 @@ run_config_load_tasks (run_config_t *self, const char *root, char *const *names,
     *error = NULL;
     char *real = realpath (root, NULL);
     if (!real) {
-        *error = s_printf ("cannot open the task root %s", root);
+        *error = geak_strdupf ("cannot open the task root %s", root);
         return GEAK_E_CONFIG;
     }
     free (self->tasks_root);
@@ -235,7 +190,7 @@ run_config_load_tasks (run_config_t *self, const char *root, char *const *names,
     else {
         DIR *dir = opendir (real);
         if (!dir) {
-            *error = s_printf ("cannot list the task root %s", real);
+            *error = geak_strdupf ("cannot list the task root %s", real);
             return GEAK_E_CONFIG;
         }
         struct dirent *entry;
@@ -263,18 +218,18 @@ run_config_load_tasks (run_config_t *self, const char *root, char *const *names,
     geak_rc_t rc = GEAK_OK;
     for (size_t i = 0; i < nfound && rc == GEAK_OK; i++) {
         if (!run_config_valid_name (found [i])) {
-            *error = s_printf ("task name '%s' is not 1..64 of [A-Za-z0-9_-]", found [i]);
+            *error = geak_strdupf ("task name '%s' is not 1..64 of [A-Za-z0-9_-]", found [i]);
             rc = GEAK_E_CONFIG;
             break;
         }
         run_task_t *task = s_add_task (self, found [i]);
         if (!s_task_read (task)) {
-            *error = s_printf ("cannot read %s/task.json", task->dir);
+            *error = geak_strdupf ("cannot read %s/task.json", task->dir);
             rc = GEAK_E_CONFIG;
         }
     }
     if (rc == GEAK_OK && nfound == 0) {
-        *error = s_printf ("no task (a directory with task.json) under %s", real);
+        *error = geak_strdupf ("no task (a directory with task.json) under %s", real);
         rc = GEAK_E_CONFIG;
     }
     for (size_t i = 0; i < nfound; i++)
@@ -423,7 +378,7 @@ run_config_from_json (const char *json, char **error)
     }
     cJSON_Delete (root);
     if (bad) {
-        *error = s_printf ("the run config has no valid '%s'", bad);
+        *error = geak_strdupf ("the run config has no valid '%s'", bad);
         run_config_destroy (&self);
     }
     return self;

@@ -1,25 +1,13 @@
 /*  runview.c - read a stored run for `geak report` and `geak status`
     (see runview.h). */
 #include "runview.h"
+#include "geak_config.h"
 #include "geak_log.h"
 #include "geak_score.h"
 
 #include <math.h>
 #include <stdarg.h>
 #include <time.h>
-#include <cjson/cJSON.h>
-
-static char *
-s_error (const char *fmt, ...)
-{
-    va_list args;
-    va_start (args, fmt);
-    char *text = NULL;
-    if (vasprintf (&text, fmt, args) < 0)
-        text = NULL;
-    va_end (args);
-    return text ? text : geak_strdup ("out of memory");
-}
 
 static char *
 s_str (const cJSON *obj, const char *name, const char *dflt)
@@ -110,7 +98,7 @@ s_parse_config (runview_t *self, const char *text, char **error)
     cJSON *root = text && *text ? cJSON_Parse (text) : NULL;
     if (!cJSON_IsObject (root)) {
         cJSON_Delete (root);
-        *error = s_error ("run %s: the stored config is not a JSON object", self->run_id);
+        *error = geak_strdupf ("run %s: the stored config is not a JSON object", self->run_id);
         return GEAK_E_MALFORMED;
     }
     double k = s_uint (root, "k", 1, GEAK_SCORE_K_MAX, -1);
@@ -119,7 +107,7 @@ s_parse_config (runview_t *self, const char *text, char **error)
     double created = s_uint (root, "created_ms", 0, 9.0e15, 0);
     if (k < 0 || iterations < 0 || max_debug < 0 || created < 0) {
         cJSON_Delete (root);
-        *error = s_error ("run %s: the config needs k in 1..%d and iterations in 1..%d",
+        *error = geak_strdupf ("run %s: the config needs k in 1..%d and iterations in 1..%d",
                           self->run_id, GEAK_SCORE_K_MAX, GEAK_SCORE_ITERATIONS_MAX);
         return GEAK_E_MALFORMED;
     }
@@ -174,11 +162,11 @@ runview_load (geak_store_t *store, const char *run_id, runview_t **out, char **e
     char *config = NULL, *status = NULL;
     geak_rc_t rc = geak_store_run_get (store, run_id, &config, &status);
     if (rc == GEAK_E_NOT_FOUND) {
-        *error = s_error ("no run '%s' in the store (prefix %s)", run_id, geak_store_prefix (store));
+        *error = geak_strdupf ("no run '%s' in the store (prefix %s)", run_id, geak_store_prefix (store));
         return rc;
     }
     if (rc != GEAK_OK) {
-        *error = s_error ("cannot read run '%s': %s", run_id, geak_rc_str (rc));
+        *error = geak_strdupf ("cannot read run '%s': %s", run_id, geak_rc_str (rc));
         return rc;
     }
     runview_t *self = geak_malloc0 (sizeof *self);
@@ -194,7 +182,7 @@ runview_load (geak_store_t *store, const char *run_id, runview_t **out, char **e
     geak_store_list_t *stored = NULL;
     rc = geak_store_run_tasks (store, run_id, &stored);
     if (rc != GEAK_OK) {
-        *error = s_error ("cannot read the tasks of run '%s': %s", run_id, geak_rc_str (rc));
+        *error = geak_strdupf ("cannot read the tasks of run '%s': %s", run_id, geak_rc_str (rc));
         runview_destroy (&self);
         return rc;
     }
@@ -209,6 +197,99 @@ runview_load (geak_store_t *store, const char *run_id, runview_t **out, char **e
     geak_store_list_destroy (&stored);
     *out = self;
     return GEAK_OK;
+}
+
+//  1 when opt took argv [*i] (and maybe its value), 0 when it is not that
+//  option, -1 when its value is missing or bad
+static int
+s_take_opt (const runview_opt_t *opt, int argc, char **argv, int *i)
+{
+    if (strcmp (argv [*i], opt->name) != 0)
+        return 0;
+    if (opt->flag) {
+        *opt->flag = true;
+        return 1;
+    }
+    if (*i + 1 >= argc)
+        return 0;
+    const char *text = argv [++*i];
+    if (opt->value)
+        *opt->value = text;
+    else
+    if (geak_config_parse_long (text, opt->min, opt->max, opt->number) != GEAK_OK)
+        return -1;
+    return 1;
+}
+
+int
+runview_start (int argc, char **argv, const char *tool, const runview_opt_t *opts,
+               const char **run_id, bool run_required, void (*usage) (FILE *out),
+               geak_store_t **store)
+{
+    assert (tool && opts && run_id && usage && store);
+    *run_id = NULL;
+    *store = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp (argv [i], "--help") == 0 || strcmp (argv [i], "-h") == 0) {
+            usage (stdout);
+            return 0;
+        }
+        int took = 0;
+        for (const runview_opt_t *opt = opts; opt->name && !took; opt++)
+            took = s_take_opt (opt, argc, argv, &i);
+        if (took == 0 && argv [i][0] != '-' && !*run_id)
+            *run_id = argv [i];
+        else
+        if (took <= 0) {
+            usage (stderr);
+            return 2;
+        }
+    }
+    if (run_required && !*run_id) {
+        usage (stderr);
+        return 2;
+    }
+    geak_rc_t rc;
+    *store = geak_store_new_from_env (&rc);
+    if (!*store) {
+        fprintf (stderr, "geak %s: cannot open the store: %s\n", tool, geak_rc_str (rc));
+        return 1;
+    }
+    return -1;
+}
+
+runview_t *
+runview_open (geak_store_t *store, const char *tool, const char *run_id)
+{
+    runview_t *self = NULL;
+    char *error = NULL;
+    if (runview_load (store, run_id, &self, &error) != GEAK_OK) {
+        fprintf (stderr, "geak %s: %s\n", tool, error);
+        free (error);
+    }
+    return self;
+}
+
+void
+runview_json_head (const runview_t *self, cJSON *obj)
+{
+    cJSON_AddStringToObject (obj, "run_id", self->run_id);
+    cJSON_AddStringToObject (obj, "status", self->status);
+    cJSON_AddNumberToObject (obj, "created_ms", (double) self->created_ms);
+}
+
+void
+runview_json_settings (const runview_t *self, cJSON *obj, const char *ablation_key)
+{
+    cJSON_AddNumberToObject (obj, "k", self->k);
+    cJSON_AddNumberToObject (obj, "iterations", self->iterations);
+    cJSON_AddNumberToObject (obj, "max_debug", self->max_debug);
+    cJSON_AddBoolToObject (obj, "correctness_only", self->correctness_only);
+    cJSON *switches = ablation_key ? cJSON_AddObjectToObject (obj, ablation_key) : obj;
+    cJSON_AddBoolToObject (switches, "knowledge", self->knowledge);
+    cJSON_AddBoolToObject (switches, "one_shot", self->one_shot);
+    cJSON_AddBoolToObject (switches, "reflector", self->reflector);
+    cJSON_AddBoolToObject (switches, "optimizer", self->optimizer);
 }
 
 bool

@@ -10,6 +10,8 @@
 #include "geak_error.h"
 #include "geak_store.h"
 
+#include <cjson/cJSON.h>
+
 typedef struct {
     char *name;
     char *category;
@@ -40,6 +42,36 @@ typedef struct {
 //  is not usable) with *error a malloc'd sentence.
 geak_rc_t runview_load (geak_store_t *store, const char *run_id, runview_t **out, char **error);
 void runview_destroy (runview_t **self_p);
+
+//  One option of a command line: it sets *flag, or takes the next argument
+//  into *value, or parses it into *number (min..max).
+typedef struct {
+    const char *name;           //  "--out"
+    bool *flag;                 //  a switch, or
+    const char **value;         //  a string value, or
+    long *number;               //  a whole number in [min, max]
+    long min, max;
+} runview_opt_t;
+
+//  The start of `geak report` and `geak status`: parse one positional RUN
+//  and the options in opts (ending with a NULL name), then open the store
+//  from GEAK_REDIS_* into *store. Returns 0 after --help / -h (usage to
+//  stdout), 2 on a bad or missing argument (usage to stderr), 1 when the
+//  store cannot be opened ("geak TOOL: cannot open the store: ..." to
+//  stderr), else -1 to go on with *store (caller owns).
+int runview_start (int argc, char **argv, const char *tool, const runview_opt_t *opts,
+                   const char **run_id, bool run_required, void (*usage) (FILE *out),
+                   geak_store_t **store);
+
+//  runview_load, printing its error as "geak TOOL: ..." to stderr; NULL then.
+runview_t *runview_open (geak_store_t *store, const char *tool, const char *run_id);
+
+//  Add the run's run_id, status and created_ms to obj.
+void runview_json_head (const runview_t *self, cJSON *obj);
+//  Add k, iterations, max_debug, correctness_only and the four ablation
+//  switches to obj: the switches into a new sub-object ablation_key, or
+//  into obj itself when ablation_key is NULL.
+void runview_json_settings (const runview_t *self, cJSON *obj, const char *ablation_key);
 
 //  A task the run scans: every status but "broken" and "flaky".
 bool runview_scanned (const runview_task_t *task);

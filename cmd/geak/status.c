@@ -6,7 +6,6 @@
 #include "geak_prelude.h"
 #include "geak_log.h"
 #include "geak_proto.h"
-#include "geak_config.h"
 #include "geak_store.h"
 #include "commands.h"
 #include "runview.h"
@@ -155,16 +154,11 @@ s_verdict (const Geak__Attempt *a)
 static int
 s_show (geak_store_t *store, const char *run_id, long last, bool json)
 {
-    runview_t *run = NULL;
-    char *error = NULL;
-    geak_rc_t rc = runview_load (store, run_id, &run, &error);
-    if (rc != GEAK_OK) {
-        fprintf (stderr, "geak status: %s\n", error);
-        free (error);
+    runview_t *run = runview_open (store, "status", run_id);
+    if (!run)
         return 1;
-    }
     geak_store_counters_t *counters = NULL;
-    rc = geak_store_run_counters (store, run_id, &counters);
+    geak_rc_t rc = geak_store_run_counters (store, run_id, &counters);
     if (rc != GEAK_OK) {
         fprintf (stderr, "geak status: cannot read counters of %s: %s\n", run_id, geak_rc_str (rc));
         runview_destroy (&run);
@@ -237,20 +231,11 @@ s_show (geak_store_t *store, const char *run_id, long last, bool json)
         runview_time (run->created_ms, when, sizeof when);
         if (json) {
             cJSON *root = cJSON_CreateObject ();
-            cJSON_AddStringToObject (root, "run_id", run->run_id);
-            cJSON_AddStringToObject (root, "status", run->status);
-            cJSON_AddNumberToObject (root, "created_ms", (double) run->created_ms);
+            runview_json_head (run, root);
             cJSON *cfg = cJSON_AddObjectToObject (root, "config");
             cJSON_AddStringToObject (cfg, "llm", run->llm);
             cJSON_AddStringToObject (cfg, "tasks_root", run->tasks_root);
-            cJSON_AddNumberToObject (cfg, "k", run->k);
-            cJSON_AddNumberToObject (cfg, "iterations", run->iterations);
-            cJSON_AddNumberToObject (cfg, "max_debug", run->max_debug);
-            cJSON_AddBoolToObject (cfg, "correctness_only", run->correctness_only);
-            cJSON_AddBoolToObject (cfg, "knowledge", run->knowledge);
-            cJSON_AddBoolToObject (cfg, "one_shot", run->one_shot);
-            cJSON_AddBoolToObject (cfg, "reflector", run->reflector);
-            cJSON_AddBoolToObject (cfg, "optimizer", run->optimizer);
+            runview_json_settings (run, cfg, NULL);
             cJSON *tasks = cJSON_AddObjectToObject (root, "tasks");
             cJSON_AddNumberToObject (tasks, "total", (double) run->ntasks);
             cJSON_AddNumberToObject (tasks, "ok", (double) by_status [0]);
@@ -341,35 +326,15 @@ geak_cmd_status (int argc, char **argv)
     const char *run_id = NULL;
     long last = LAST_DEFAULT;
     bool json = false;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp (argv [i], "--help") == 0 || strcmp (argv [i], "-h") == 0) {
-            s_usage (stdout);
-            return 0;
-        }
-        else
-        if (strcmp (argv [i], "--json") == 0)
-            json = true;
-        else
-        if (strcmp (argv [i], "--last") == 0 && i + 1 < argc) {
-            if (geak_config_parse_long (argv [++i], 0, 1000000, &last) != GEAK_OK) {
-                s_usage (stderr);
-                return 2;
-            }
-        }
-        else
-        if (argv [i][0] != '-' && !run_id)
-            run_id = argv [i];
-        else {
-            s_usage (stderr);
-            return 2;
-        }
-    }
-    geak_rc_t rc;
-    geak_store_t *store = geak_store_new_from_env (&rc);
-    if (!store) {
-        fprintf (stderr, "geak status: cannot open the store: %s\n", geak_rc_str (rc));
-        return 1;
-    }
+    const runview_opt_t opts [] = {
+        { .name = "--json", .flag = &json },
+        { .name = "--last", .number = &last, .min = 0, .max = 1000000 },
+        { .name = NULL }
+    };
+    geak_store_t *store = NULL;
+    int done = runview_start (argc, argv, "status", opts, &run_id, false, s_usage, &store);
+    if (done >= 0)
+        return done;
     int status = run_id ? s_show (store, run_id, last, json) : s_list (store, json);
     geak_store_destroy (&store);
     return status;

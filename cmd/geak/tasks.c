@@ -17,32 +17,24 @@
     checked. With --gpu the self-check also times the reference against itself. */
 #include "geak_prelude.h"
 #include "geak_config.h"
+#include "geak_harness.h"
 #include "geak_log.h"
 #include "geak_taskimport.h"
 #include "commands.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <poll.h>
-#include <signal.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <cjson/cJSON.h>
 
-extern char **environ;
-
 #define MAX_DEPTH        4
 #define MAX_SERVERS      8
-#define REQ_FD           3
-#define RESP_FD          4
 #define START_TIMEOUT_MS 180000
-#define MAX_LINE         (64u << 20)
+#define QUIT_TIMEOUT_MS  15000
 
 typedef struct {
     char *dir;              //  absolute path
@@ -89,34 +81,6 @@ s_join (const char *a, const char *b)
     return s;
 }
 
-static char *
-s_read_file (const char *path)
-{
-    FILE *f = fopen (path, "rb");
-    if (!f)
-        return NULL;
-    char *data = NULL;
-    size_t cap = 0, size = 0;
-    for (;;) {
-        if (cap - size < 4096) {
-            cap = cap ? cap * 2 : 16384;
-            data = realloc (data, cap);
-            assert (data);
-        }
-        size_t n = fread (data + size, 1, cap - size - 1, f);
-        size += n;
-        if (n == 0 || size > (16u << 20))
-            break;
-    }
-    bool ok = !ferror (f) && size <= (16u << 20);
-    fclose (f);
-    data [size] = 0;
-    if (!ok) {
-        free (data);
-        return NULL;
-    }
-    return data;
-}
 
 static const char *
 s_str (const cJSON *obj, const char *name)
@@ -138,7 +102,7 @@ s_task_add (tasks_t *tasks, const char *dir, const char *rel)
     t->dir = geak_strdup (dir);
     t->rel = geak_strdup (rel);
     char *path = s_join (dir, "task.json");
-    char *text = s_read_file (path);
+    char *text = geak_read_file (path, 16u << 20, NULL);
     free (path);
     cJSON *root = text ? cJSON_Parse (text) : NULL;
     free (text);
@@ -288,332 +252,14 @@ s_list (int argc, char **argv)
 
 // ------------------------------------------------------------------ fork servers
 
+//  One slot of the pool: a fork server (lib/geak_harness) and the task it checks
 typedef struct {
-    pid_t pid;
-    int req_fd, resp_fd;
-    char *buf;
-    size_t len, cap;
+    geak_harness_t *harness;
     long task;              //  index of the task being checked, -1 when idle
+    uint64_t id;            //  the id of its selfcheck request
     int64_t started_ms, deadline_ms;
-    cJSON *device;
+    bool disabled;          //  its fork server could not start: no second try
 } server_t;
-
-typedef struct {
-    char *python;
-    char *harness_dir;
-    char *cache_dir;
-    bool gpu;
-} server_opts_t;
-
-static bool
-s_is_dir (const char *path)
-{
-    struct stat st;
-    return path && stat (path, &st) == 0 && S_ISDIR (st.st_mode);
-}
-
-//  The directory holding the harness package (put on PYTHONPATH)
-static char *
-s_find_harness_dir (const char *given)
-{
-    char probe [PATH_MAX + 64];
-    if (given) {
-        snprintf (probe, sizeof probe, "%s/harness", given);
-        if (s_is_dir (probe))
-            return realpath (given, NULL);
-        size_t len = strlen (given);
-        if (len > 8 && strcmp (given + len - 8, "/harness") == 0 && s_is_dir (given)) {
-            char *parent = geak_strdup (given);
-            parent [len - 8] = 0;
-            char *real = realpath (parent, NULL);
-            free (parent);
-            return real;
-        }
-        return NULL;
-    }
-    if (s_is_dir ("services/evaluator/harness"))
-        return realpath ("services/evaluator", NULL);
-    char exe [PATH_MAX];
-    ssize_t n = readlink ("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0)
-        return NULL;
-    exe [n] = 0;
-    for (int up = 0; up < 5; up++) {
-        char *slash = strrchr (exe, '/');
-        if (!slash)
-            break;
-        *slash = 0;
-        snprintf (probe, sizeof probe, "%s/services/evaluator/harness", exe);
-        if (s_is_dir (probe)) {
-            snprintf (probe, sizeof probe, "%s/services/evaluator", exe);
-            return realpath (probe, NULL);
-        }
-    }
-    return NULL;
-}
-
-static char *
-s_which (const char *name)
-{
-    if (strchr (name, '/'))
-        return geak_strdup (name);
-    const char *path = getenv ("PATH");
-    char *copy = geak_strdup (path ? path : "/usr/local/bin:/usr/bin:/bin");
-    char *save = NULL, *found = NULL;
-    for (char *dir = strtok_r (copy, ":", &save); dir && !found; dir = strtok_r (NULL, ":", &save)) {
-        char *full = s_join (*dir ? dir : ".", name);
-        if (access (full, X_OK) == 0)
-            found = full;
-        else
-            free (full);
-    }
-    free (copy);
-    return found ? found : geak_strdup (name);
-}
-
-//  Our environment with PYTHONPATH, TRITON_INTERPRET (or without it, on a GPU) set
-static char **
-s_env (const server_opts_t *opts)
-{
-    size_t n = 0;
-    while (environ [n])
-        n++;
-    char **env = calloc (n + 6, sizeof *env);
-    assert (env);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (strncmp (environ [i], "PYTHONPATH=", 11) != 0 && strncmp (environ [i], "TRITON_INTERPRET=", 17) != 0
-            && strncmp (environ [i], "PYTHONUNBUFFERED=", 17) != 0)
-            env [k++] = geak_strdup (environ [i]);
-    const char *old = getenv ("PYTHONPATH");
-    size_t len = strlen (opts->harness_dir) + (old ? strlen (old) : 0) + 16;
-    env [k] = malloc (len);
-    assert (env [k]);
-    snprintf (env [k++], len, old && *old ? "PYTHONPATH=%s:%s" : "PYTHONPATH=%s%s", opts->harness_dir,
-              old && *old ? old : "");
-    env [k++] = geak_strdup ("PYTHONUNBUFFERED=1");
-    if (!opts->gpu)
-        env [k++] = geak_strdup ("TRITON_INTERPRET=1");
-    env [k] = NULL;
-    return env;
-}
-
-static void
-s_strv_free (char **v)
-{
-    for (size_t i = 0; v && v [i]; i++)
-        free (v [i]);
-    free (v);
-}
-
-static void
-s_server_stop (server_t *s, bool polite)
-{
-    if (s->pid > 0) {
-        if (polite && s->req_fd >= 0) {
-            const char *quit = "{\"op\":\"quit\"}\n";
-            ssize_t w = write (s->req_fd, quit, strlen (quit));
-            GEAK_UNUSED (w);
-        }
-        if (s->req_fd >= 0)
-            close (s->req_fd);
-        s->req_fd = -1;
-        //  a polite stop waits (bounded) for the server to finish; then the group goes
-        int64_t deadline = geak_clock_mono_ms () + (polite ? 15000 : 0);
-        int status;
-        while (waitpid (s->pid, &status, WNOHANG) == 0) {
-            if (geak_clock_mono_ms () >= deadline) {
-                kill (-s->pid, SIGKILL);
-                kill (s->pid, SIGKILL);
-                waitpid (s->pid, &status, 0);
-                break;
-            }
-            struct pollfd none;
-            poll (&none, 0, 20);
-        }
-        kill (-s->pid, SIGKILL);    //  children left in its group, if any
-    }
-    if (s->req_fd >= 0)
-        close (s->req_fd);
-    if (s->resp_fd >= 0)
-        close (s->resp_fd);
-    free (s->buf);
-    cJSON_Delete (s->device);
-    memset (s, 0, sizeof *s);
-    s->pid = -1;
-    s->req_fd = s->resp_fd = -1;
-    s->task = -1;
-}
-
-static int
-s_send (server_t *s, cJSON *req)
-{
-    char *text = cJSON_PrintUnformatted (req);
-    assert (text);
-    size_t len = strlen (text);
-    text = realloc (text, len + 2);
-    assert (text);
-    text [len++] = '\n';
-    text [len] = 0;
-    size_t off = 0;
-    int rc = 0;
-    while (off < len) {
-        ssize_t w = write (s->req_fd, text + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            rc = -1;
-            break;
-        }
-        off += (size_t) w;
-    }
-    free (text);
-    return rc;
-}
-
-//  Read what is there; 1 = a line is ready in *line_p (caller frees), 0 = not yet, -1 = EOF/error
-static int
-s_take_line (server_t *s, char **line_p)
-{
-    char *nl = s->buf ? memchr (s->buf, '\n', s->len) : NULL;
-    if (!nl) {
-        if (s->cap - s->len < 65536) {
-            s->cap = s->cap ? s->cap * 2 : 131072;
-            s->buf = realloc (s->buf, s->cap);
-            assert (s->buf);
-        }
-        ssize_t n = read (s->resp_fd, s->buf + s->len, s->cap - s->len);
-        if (n < 0 && (errno == EINTR || errno == EAGAIN))
-            return 0;
-        if (n <= 0)
-            return -1;
-        s->len += (size_t) n;
-        if (s->len > MAX_LINE)
-            return -1;
-        nl = memchr (s->buf, '\n', s->len);
-        if (!nl)
-            return 0;
-    }
-    size_t line_len = (size_t) (nl - s->buf);
-    char *line = malloc (line_len + 1);
-    assert (line);
-    memcpy (line, s->buf, line_len);
-    line [line_len] = 0;
-    memmove (s->buf, nl + 1, s->len - line_len - 1);
-    s->len -= line_len + 1;
-    *line_p = line;
-    return 1;
-}
-
-//  Wait for one reply line (bounded); NULL on EOF or timeout
-static cJSON *
-s_wait_line (server_t *s, int64_t deadline_ms)
-{
-    for (;;) {
-        char *line = NULL;
-        int got = s_take_line (s, &line);
-        if (got < 0)
-            return NULL;
-        if (got > 0) {
-            cJSON *obj = cJSON_Parse (line);
-            free (line);
-            if (cJSON_IsObject (obj))
-                return obj;
-            cJSON_Delete (obj);
-            continue;
-        }
-        int64_t left = deadline_ms - geak_clock_mono_ms ();
-        if (left <= 0)
-            return NULL;
-        struct pollfd p = { .fd = s->resp_fd, .events = POLLIN };
-        poll (&p, 1, (int) (left > 1000 ? 1000 : left));
-    }
-}
-
-static int
-s_server_start (server_t *s, const server_opts_t *opts)
-{
-    memset (s, 0, sizeof *s);
-    s->pid = -1;
-    s->req_fd = s->resp_fd = -1;
-    s->task = -1;
-    int req [2], resp [2];
-    if (pipe2 (req, O_CLOEXEC) != 0)
-        return -1;
-    if (pipe2 (resp, O_CLOEXEC) != 0) {
-        close (req [0]);
-        close (req [1]);
-        return -1;
-    }
-    char *argv [12];
-    int a = 0;
-    argv [a++] = opts->python;
-    argv [a++] = "-m";
-    argv [a++] = "harness";
-    argv [a++] = "--req-fd";
-    argv [a++] = "3";
-    argv [a++] = "--resp-fd";
-    argv [a++] = "4";
-    if (opts->cache_dir) {
-        argv [a++] = "--cache-dir";
-        argv [a++] = opts->cache_dir;
-    }
-    argv [a] = NULL;
-    char **env = s_env (opts);
-    pid_t parent = getpid ();
-    pid_t pid = fork ();
-    if (pid < 0) {
-        s_strv_free (env);
-        close (req [0]);
-        close (req [1]);
-        close (resp [0]);
-        close (resp [1]);
-        return -1;
-    }
-    if (pid == 0) {
-        setpgid (0, 0);
-        prctl (PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid () != parent)
-            _exit (127);
-        int r = fcntl (req [0], F_DUPFD, 10);
-        int w = fcntl (resp [1], F_DUPFD, 10);
-        if (r < 0 || w < 0 || dup2 (r, REQ_FD) < 0 || dup2 (w, RESP_FD) < 0)
-            _exit (127);
-        dup2 (2, 1);
-        if (syscall (SYS_close_range, RESP_FD + 1, ~0U, 0) != 0)
-            for (int fd = RESP_FD + 1; fd < 4096; fd++)
-                close (fd);
-        signal (SIGPIPE, SIG_DFL);
-        if (chdir (opts->harness_dir) != 0)
-            _exit (126);
-        execve (opts->python, argv, env);
-        _exit (127);
-    }
-    s_strv_free (env);
-    setpgid (pid, pid);
-    close (req [0]);
-    close (resp [1]);
-    s->pid = pid;
-    s->req_fd = req [1];
-    s->resp_fd = resp [0];
-    cJSON *ping = cJSON_CreateObject ();
-    cJSON_AddStringToObject (ping, "op", "ping");
-    int rc = s_send (s, ping);
-    cJSON_Delete (ping);
-    cJSON *pong = rc == 0 ? s_wait_line (s, geak_clock_mono_ms () + START_TIMEOUT_MS) : NULL;
-    const char *op = s_str (pong, "op");
-    if (!op || strcmp (op, "pong") != 0) {
-        cJSON_Delete (pong);
-        fprintf (stderr, "geak tasks: the fork server (%s -m harness in %s) did not start\n",
-                 opts->python, opts->harness_dir);
-        s_server_stop (s, false);
-        return -1;
-    }
-    s->device = cJSON_DetachItemFromObjectCaseSensitive (pong, "device");
-    cJSON_Delete (pong);
-    geak_info ("tasks_server_ready", "pid=%d gpu=%d", (int) pid, opts->gpu);
-    return 0;
-}
 
 // ------------------------------------------------------------------ check
 
@@ -654,20 +300,19 @@ s_take_result (task_t *t, const cJSON *reply)
     t->tflops = s_num (first, "tflops");
 }
 
-static int
+static geak_rc_t
 s_dispatch (server_t *s, tasks_t *tasks, long index, bool gpu, long timeout_s)
 {
     task_t *t = &tasks->items [index];
     cJSON *req = cJSON_CreateObject ();
-    char id [32];
-    snprintf (id, sizeof id, "%ld", index);
     cJSON_AddStringToObject (req, "op", "selfcheck");
-    cJSON_AddStringToObject (req, "id", id);
     cJSON_AddStringToObject (req, "task_dir", t->dir);
     cJSON_AddStringToObject (req, "mode", gpu ? "full" : "correctness");
     cJSON_AddNumberToObject (req, "timeout_s", (double) timeout_s);
-    int rc = s_send (s, req);
+    geak_rc_t rc = geak_harness_send (s->harness, req, &s->id);
     cJSON_Delete (req);
+    if (rc != GEAK_OK)
+        return rc;
     s->task = index;
     s->started_ms = geak_clock_mono_ms ();
     //  two evaluations, each bounded by timeout_s, plus the harness's own grace
@@ -858,27 +503,32 @@ s_check (int argc, char **argv)
         s_tasks_free (&tasks);
         return 1;
     }
-    server_opts_t opts = { 0 };
-    opts.gpu = gpu;
-    opts.harness_dir = s_find_harness_dir (harness);
-    opts.python = s_which (python);
-    opts.cache_dir = cache_dir ? geak_strdup (cache_dir) : NULL;
-    if (!opts.harness_dir) {
+    char *harness_dir = geak_harness_find_dir (harness);
+    if (!harness_dir) {
         fprintf (stderr, "geak tasks check: cannot find the harness (services/evaluator/harness); "
                          "give --harness-dir\n");
-        free (opts.python);
-        free (opts.cache_dir);
         free (order);
         s_tasks_free (&tasks);
         return 1;
     }
+    //  TRITON_INTERPRET=1 unless --gpu, where an inherited one is dropped too
+    geak_harness_opts_t opts = {
+        .python = python,
+        .harness_dir = harness_dir,
+        .device_index = -1,
+        .interpret = !gpu,
+        .clear_interpret = gpu,
+        .cache_dir = cache_dir,
+        .start_timeout_ms = START_TIMEOUT_MS,
+        .quit_timeout_ms = QUIT_TIMEOUT_MS,
+    };
     if ((size_t) servers > n)
         servers = (long) n;
     server_t pool [MAX_SERVERS];
     for (long k = 0; k < servers; k++) {
         memset (&pool [k], 0, sizeof pool [k]);
-        pool [k].pid = -1;
-        pool [k].req_fd = pool [k].resp_fd = -1;
+        pool [k].harness = geak_harness_new (&opts);
+        assert (pool [k].harness);
         pool [k].task = -1;
     }
     cJSON *device = NULL;
@@ -886,12 +536,11 @@ s_check (int argc, char **argv)
     size_t next = 0, done = 0;
     int ok = 0, broken = 0, flaky = 0, errors = 0;
     int64_t t0 = geak_clock_mono_ms ();
-    bool disabled [MAX_SERVERS] = { false };
     while (done < n) {
         //  hand out work
         for (long k = 0; k < servers && next < n; k++) {
             server_t *s = &pool [k];
-            if (s->task >= 0 || disabled [k])
+            if (s->task >= 0 || s->disabled)
                 continue;
             task_t *t = &tasks.items [order [next]];
             if (t->problem) {
@@ -903,25 +552,28 @@ s_check (int argc, char **argv)
                 k--;
                 continue;
             }
-            if (s->pid <= 0) {
-                if (s_server_start (s, &opts) != 0) {
-                    disabled [k] = true;    //  no second try on this slot
+            if (!geak_harness_running (s->harness)) {
+                geak_rc_t rc = geak_harness_ensure (s->harness);
+                if (rc != GEAK_OK) {
+                    fprintf (stderr, "geak tasks: the fork server (%s -m harness in %s) did not start: %s\n",
+                             python, harness_dir, geak_rc_str (rc));
+                    s->disabled = true;     //  no second try on this slot
                     continue;
                 }
-                if (!device && s->device)
-                    device = cJSON_Duplicate (s->device, true);
+                geak_info ("tasks_server_ready", "pid=%d gpu=%d", (int) geak_harness_pid (s->harness), gpu);
+                if (!device && geak_harness_device (s->harness))
+                    device = cJSON_Duplicate (geak_harness_device (s->harness), true);
             }
-            if (s_dispatch (s, &tasks, order [next], gpu, timeout_s) != 0) {
-                s->task = -1;
-                s_server_stop (s, false);
-                disabled [k] = true;
+            if (s_dispatch (s, &tasks, order [next], gpu, timeout_s) != GEAK_OK) {
+                geak_harness_stop (s->harness);
+                s->disabled = true;
                 continue;
             }
             next++;
         }
         bool any = false;
         for (long k = 0; k < servers; k++)
-            if (!disabled [k] || pool [k].task >= 0)
+            if (!pool [k].disabled || pool [k].task >= 0)
                 any = true;
         if (!any) {
             //  no fork server left: the rest cannot be checked
@@ -943,7 +595,7 @@ s_check (int argc, char **argv)
         int64_t wait_ms = 1000;
         for (long k = 0; k < servers; k++)
             if (pool [k].task >= 0) {
-                fds [nfds].fd = pool [k].resp_fd;
+                fds [nfds].fd = geak_harness_reply_fd (pool [k].harness);
                 fds [nfds].events = POLLIN;
                 fds [nfds].revents = 0;
                 which [nfds++] = k;
@@ -959,37 +611,28 @@ s_check (int argc, char **argv)
             task_t *t = &tasks.items [s->task];
             bool finished = false;
             if (fds [f].revents) {
-                for (;;) {
-                    char *line = NULL;
-                    int got = s_take_line (s, &line);
-                    if (got == 0)
-                        break;
-                    if (got < 0) {
-                        s_set (&t->status, "error");
-                        s_set (&t->reason, "the fork server died during the self-check");
-                        finished = true;
-                        s_server_stop (s, false);
-                        break;
-                    }
-                    cJSON *reply = cJSON_Parse (line);
-                    free (line);
-                    const char *id = s_str (reply, "id");
-                    char want [32];
-                    snprintf (want, sizeof want, "%ld", s->task);
-                    if (id && strcmp (id, want) == 0) {
-                        s_take_result (t, reply);
-                        finished = true;
-                    }
+                cJSON *reply = NULL;
+                geak_rc_t rc = geak_harness_take_reply (s->harness, s->id, &reply);
+                if (rc != GEAK_OK) {
+                    //  the driver stopped it; the next task on this slot starts a new one
+                    s_set (&t->status, "error");
+                    s_set (&t->reason, rc == GEAK_E_WORKER_LOST
+                                       ? "the fork server died during the self-check"
+                                       : "the fork server broke the protocol during the self-check");
+                    finished = true;
+                }
+                else
+                if (reply) {
+                    s_take_result (t, reply);
                     cJSON_Delete (reply);
-                    if (finished)
-                        break;
+                    finished = true;
                 }
             }
-            if (!finished && s->task >= 0 && now >= s->deadline_ms) {
+            if (!finished && now >= s->deadline_ms) {
                 s_set (&t->status, "error");
                 s_set (&t->reason, "the self-check did not finish in time");
                 finished = true;
-                s_server_stop (s, false);
+                geak_harness_stop (s->harness);
             }
             if (finished) {
                 t->seconds = (double) (now - s->started_ms) / 1000.0;
@@ -1010,7 +653,7 @@ s_check (int argc, char **argv)
         }
     }
     for (long k = 0; k < servers; k++)
-        s_server_stop (&pool [k], true);
+        geak_harness_destroy (&pool [k].harness);
     s_print_header (gpu);
     for (size_t i = 0; i < n; i++)
         s_print_row (&tasks.items [order [i]], gpu);
@@ -1023,9 +666,7 @@ s_check (int argc, char **argv)
     if (broken || flaky || errors)
         exit_code = 1;
     cJSON_Delete (device);
-    free (opts.harness_dir);
-    free (opts.python);
-    free (opts.cache_dir);
+    free (harness_dir);
     free (order);
     s_tasks_free (&tasks);
     return exit_code;

@@ -196,17 +196,45 @@ s_device_json (conv_t *conv, const cJSON *item, Geak__DeviceFacts *d)
     s_string (conv, item, "runtime", &d->runtime);
 }
 
-Geak__EvalResult *
-eval_result_from_json (const cJSON *json, char **why)
+//  A fresh result to convert json into, or NULL with *why = not_object when
+//  json is not an object
+static Geak__EvalResult *
+s_convert_begin (const cJSON *json, const char *not_object, char **why)
 {
     assert (why);
     *why = NULL;
     if (!cJSON_IsObject (json)) {
-        *why = geak_strdup ("result is not an object");
+        *why = geak_strdup (not_object);
         return NULL;
     }
+    return eval_result_new (GEAK__ERROR_CLASS__ERROR_CLASS_UNSPECIFIED, NULL);
+}
+
+//  The checks every converted result passes (a pass is an executed,
+//  matching run); on any failure frees self and returns NULL with *why
+static Geak__EvalResult *
+s_convert_end (conv_t *conv, Geak__EvalResult *self, char **why)
+{
+    if (!conv->why && self->error_class == GEAK__ERROR_CLASS__PASS
+        && !(self->call_ok && self->exec_ok))
+        s_fail (conv, "error_class", "pass without call_ok and exec_ok");
+    if (!conv->why && self->exec_ok && !self->call_ok)
+        s_fail (conv, "exec_ok", "true while call_ok is false");
+    if (conv->why) {
+        eval_result_destroy (&self);
+        *why = conv->why;
+        return NULL;
+    }
+    return self;
+}
+
+Geak__EvalResult *
+eval_result_from_json (const cJSON *json, char **why)
+{
+    Geak__EvalResult *self = s_convert_begin (json, "result is not an object", why);
+    if (!self)
+        return NULL;
     conv_t conv = { NULL };
-    Geak__EvalResult *self = eval_result_new (GEAK__ERROR_CLASS__ERROR_CLASS_UNSPECIFIED, NULL);
     s_bool (&conv, json, "call_ok", &self->call_ok);
     s_bool (&conv, json, "exec_ok", &self->exec_ok);
     s_class (&conv, json, "error_class", &self->error_class);
@@ -262,31 +290,16 @@ eval_result_from_json (const cJSON *json, char **why)
             }
         }
     }
-    //  consistency: a pass is an executed, matching run
-    if (!conv.why && self->error_class == GEAK__ERROR_CLASS__PASS
-        && !(self->call_ok && self->exec_ok))
-        s_fail (&conv, "error_class", "pass without call_ok and exec_ok");
-    if (!conv.why && self->exec_ok && !self->call_ok)
-        s_fail (&conv, "exec_ok", "true while call_ok is false");
-    if (conv.why) {
-        eval_result_destroy (&self);
-        *why = conv.why;
-        return NULL;
-    }
-    return self;
+    return s_convert_end (&conv, self, why);
 }
 
 Geak__EvalResult *
 eval_result_from_selfcheck_json (const cJSON *json, char **why)
 {
-    assert (why);
-    *why = NULL;
-    if (!cJSON_IsObject (json)) {
-        *why = geak_strdup ("selfcheck result is not an object");
+    Geak__EvalResult *self = s_convert_begin (json, "selfcheck result is not an object", why);
+    if (!self)
         return NULL;
-    }
     conv_t conv = { NULL };
-    Geak__EvalResult *self = eval_result_new (GEAK__ERROR_CLASS__ERROR_CLASS_UNSPECIFIED, NULL);
     s_string (&conv, json, "status", &self->task_status);
     s_string (&conv, json, "reason", &self->task_status_reason);
     s_class (&conv, json, "error_class", &self->error_class);
@@ -306,17 +319,9 @@ eval_result_from_selfcheck_json (const cJSON *json, char **why)
     if (!conv.why && ok != (self->error_class == GEAK__ERROR_CLASS__PASS))
         s_fail (&conv, "error_class", ok ? "not pass while the status is ok"
                                          : "pass while the status is not ok");
-    if (!conv.why && self->error_class == GEAK__ERROR_CLASS__PASS
-        && !(self->call_ok && self->exec_ok))
-        s_fail (&conv, "error_class", "pass without call_ok and exec_ok");
-    if (!conv.why && self->exec_ok && !self->call_ok)
-        s_fail (&conv, "exec_ok", "true while call_ok is false");
-    if (conv.why) {
-        eval_result_destroy (&self);
-        *why = conv.why;
-        return NULL;
-    }
-    eval_result_set_string (&self->error_message, self->task_status_reason);
+    self = s_convert_end (&conv, self, why);
+    if (self)
+        eval_result_set_string (&self->error_message, self->task_status_reason);
     return self;
 }
 

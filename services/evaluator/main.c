@@ -24,13 +24,13 @@
 #include "geak_prelude.h"
 #include "geak_config.h"
 #include "geak_gpu.h"
+#include "geak_harness.h"
 #include "geak_log.h"
 #include "geak_proto.h"
 #include "geak_sandbox.h"
 #include "geak_service.h"
 #include "eval_result.h"
 #include "geak_extract.h"
-#include "harness_proc.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -70,7 +70,7 @@ typedef struct {
     geak_gpu_info_t device;     //  the device this evaluator uses
     Geak__DeviceFacts facts;    //  points into device (health replies)
     char host [128];
-    harness_proc_t *procs [MAX_THREADS];    //  slot i used only by worker thread i
+    geak_harness_t *procs [MAX_THREADS];    //  slot i used only by worker thread i
     pthread_mutex_t selfcheck_lock;         //  guards the selfcheck cache (all threads)
     selfcheck_entry_t selfchecks [SELFCHECK_CACHE_MAX];
     size_t n_selfchecks;                    //  ring: the oldest is replaced when full
@@ -90,50 +90,6 @@ s_is_dir (const char *path)
 {
     struct stat st;
     return path && stat (path, &st) == 0 && S_ISDIR (st.st_mode);
-}
-
-static bool
-s_is_harness_parent (const char *dir)
-{
-    char probe [PATH_MAX + 64];
-    snprintf (probe, sizeof probe, "%s/harness", dir);
-    return s_is_dir (probe);
-}
-
-//  The directory to put on PYTHONPATH: it contains the harness package
-static char *
-s_find_harness_dir (const char *given)
-{
-    char candidate [PATH_MAX + 32];
-    if (given) {
-        //  accept the package itself as well as its parent
-        snprintf (candidate, sizeof candidate, "%s", given);
-        size_t len = strlen (candidate);
-        while (len > 1 && candidate [len - 1] == '/')
-            candidate [--len] = 0;
-        if (!s_is_harness_parent (candidate) && len > 8
-            && strcmp (candidate + len - 8, "/harness") == 0)
-            candidate [len - 8] = 0;
-        return realpath (candidate, NULL);
-    }
-    if (s_is_harness_parent ("services/evaluator"))
-        return realpath ("services/evaluator", NULL);
-    //  next to the source tree of this binary: build/<B>/bin/geak-evaluator
-    char exe [PATH_MAX];
-    ssize_t n = readlink ("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe [n] = 0;
-        for (int up = 0; up < 5; up++) {
-            char *slash = strrchr (exe, '/');
-            if (!slash)
-                break;
-            *slash = 0;
-            snprintf (candidate, sizeof candidate, "%s/services/evaluator", exe);
-            if (s_is_harness_parent (candidate))
-                return realpath (candidate, NULL);
-        }
-    }
-    return NULL;
 }
 
 static geak_rc_t
@@ -239,7 +195,7 @@ s_init (int argc, char **argv, void **state_p)
         free (self);
         return GEAK_E_CONFIG;
     }
-    self->harness_dir = s_find_harness_dir (harness);
+    self->harness_dir = geak_harness_find_dir (harness);
     if (!self->harness_dir) {
         geak_error ("harness_not_found", "given=%s", harness ? harness : "(default)");
         free (self);
@@ -316,7 +272,7 @@ s_fini (void *state)
     if (!self)
         return;
     for (int i = 0; i < MAX_THREADS; i++)
-        harness_proc_destroy (&self->procs [i]);
+        geak_harness_destroy (&self->procs [i]);
     for (size_t i = 0; i < self->n_selfchecks; i++) {
         free (self->selfchecks [i].key);
         free (self->selfchecks [i].packed);
@@ -352,13 +308,13 @@ s_ready (void *state, char *why, size_t why_size)
 
 // ------------------------------------------------------------------ one eval
 
-static harness_proc_t *
+static geak_harness_t *
 s_proc_for (evaluator_t *self, int thread)
 {
     if (thread < 0 || thread >= MAX_THREADS)
         return NULL;
     if (!self->procs [thread]) {
-        harness_opts_t opts = {
+        geak_harness_opts_t opts = {
             .python = self->python,
             .harness_dir = self->harness_dir,
             .device_index = self->gpu >= 0 ? 0 : -1,
@@ -368,7 +324,7 @@ s_proc_for (evaluator_t *self, int thread)
             .cache_dir = self->cache_dir,
             .start_timeout_ms = (int) self->start_timeout_ms,
         };
-        self->procs [thread] = harness_proc_new (&opts);
+        self->procs [thread] = geak_harness_new (&opts);
     }
     return self->procs [thread];
 }
@@ -408,6 +364,25 @@ s_fresh_seed (void)
     return seed & ((1ull << 48) - 1);      //  exact as a JSON number
 }
 
+//  The sandbox limits for a run of run_ms, and the uid to drop to (null: none),
+//  as the harness reads them in eval and selfcheck requests
+static void
+s_add_limits (evaluator_t *self, cJSON *req, uint32_t run_ms)
+{
+    geak_sandbox_limits_t limits;
+    geak_sandbox_limits_for (&limits, run_ms);
+    cJSON *l = cJSON_AddObjectToObject (req, "limits");
+    cJSON_AddNumberToObject (l, "cpu_s", limits.cpu_s);
+    cJSON_AddNumberToObject (l, "nproc", limits.nproc);
+    cJSON_AddNumberToObject (l, "fsize_mb", limits.fsize_mb);
+    cJSON_AddNumberToObject (l, "nofile", limits.nofile);
+    cJSON_AddNumberToObject (l, "as_mb", limits.as_mb);
+    if (self->drop_uid >= 0)
+        cJSON_AddNumberToObject (req, "drop_uid", (double) self->drop_uid);
+    else
+        cJSON_AddNullToObject (req, "drop_uid");
+}
+
 static cJSON *
 s_eval_request (evaluator_t *self, const char *task_dir, geak_sandbox_t *sandbox,
                 bool correctness, uint32_t perf_reps, uint32_t timeout_ms, bool determinism)
@@ -422,25 +397,14 @@ s_eval_request (evaluator_t *self, const char *task_dir, geak_sandbox_t *sandbox
     cJSON_AddNumberToObject (req, "perf_reps", perf_reps);
     cJSON_AddNumberToObject (req, "timeout_s", timeout_ms / 1000.0);
     cJSON_AddBoolToObject (req, "check_determinism", determinism);
-    geak_sandbox_limits_t limits;
-    geak_sandbox_limits_for (&limits, timeout_ms);
-    cJSON *l = cJSON_AddObjectToObject (req, "limits");
-    cJSON_AddNumberToObject (l, "cpu_s", limits.cpu_s);
-    cJSON_AddNumberToObject (l, "nproc", limits.nproc);
-    cJSON_AddNumberToObject (l, "fsize_mb", limits.fsize_mb);
-    cJSON_AddNumberToObject (l, "nofile", limits.nofile);
-    cJSON_AddNumberToObject (l, "as_mb", limits.as_mb);
-    if (self->drop_uid >= 0)
-        cJSON_AddNumberToObject (req, "drop_uid", (double) self->drop_uid);
-    else
-        cJSON_AddNullToObject (req, "drop_uid");
+    s_add_limits (self, req, timeout_ms);
     return req;
 }
 
 //  Run the candidate once through the fork server: a result, a timeout
 //  result, or NULL with *why when the harness broke (already restarted).
 static Geak__EvalResult *
-s_run_once (evaluator_t *self, harness_proc_t *proc, const char *task_dir, const char *code,
+s_run_once (evaluator_t *self, geak_harness_t *proc, const char *task_dir, const char *code,
             bool correctness, uint32_t perf_reps, uint32_t timeout_ms, bool determinism,
             char **why)
 {
@@ -461,11 +425,11 @@ s_run_once (evaluator_t *self, harness_proc_t *proc, const char *task_dir, const
     cJSON *json = NULL;
     //  the harness enforces timeout_s itself; ours is the backstop
     uint32_t grace = timeout_ms / 10 > 2000 ? timeout_ms / 10 : 2000;
-    harness_eval_outcome_t outcome = harness_proc_eval (proc, req, sandbox, timeout_ms + grace,
+    geak_harness_outcome_t outcome = geak_harness_eval (proc, req, sandbox, timeout_ms + grace,
                                                         &json, why);
     cJSON_Delete (req);
     geak_sandbox_destroy (&sandbox);
-    if (outcome == HARNESS_EVAL_TIMEOUT) {
+    if (outcome == GEAK_HARNESS_EVAL_TIMEOUT) {
         geak_info ("eval_killed", "why=\"%s\"", *why ? *why : "");
         free (*why);
         *why = NULL;
@@ -476,7 +440,7 @@ s_run_once (evaluator_t *self, harness_proc_t *proc, const char *task_dir, const
         r->call_ok = false;
         return r;
     }
-    if (outcome == HARNESS_EVAL_BROKEN)
+    if (outcome == GEAK_HARNESS_EVAL_BROKEN)
         return NULL;
     char *invalid = NULL;
     Geak__EvalResult *r = eval_result_from_json (json, &invalid);
@@ -486,7 +450,7 @@ s_run_once (evaluator_t *self, harness_proc_t *proc, const char *task_dir, const
         if (asprintf (why, "harness result invalid: %s", invalid) < 0)
             *why = NULL;
         free (invalid);
-        harness_proc_stop (proc);
+        geak_harness_stop (proc);
         cJSON_Delete (json);
         return NULL;
     }
@@ -585,7 +549,7 @@ s_selfcheck_store (evaluator_t *self, const char *key, const Geak__EvalResult *r
 //  Run the harness's selfcheck op once: the answer, or NULL with *why when
 //  our side failed (the fork server is restarted where it misbehaved).
 static Geak__EvalResult *
-s_selfcheck_once (evaluator_t *self, harness_proc_t *proc, const char *task_dir,
+s_selfcheck_once (evaluator_t *self, geak_harness_t *proc, const char *task_dir,
                   uint32_t run_ms, char **why)
 {
     *why = NULL;
@@ -595,22 +559,13 @@ s_selfcheck_once (evaluator_t *self, harness_proc_t *proc, const char *task_dir,
     cJSON_AddNumberToObject (req, "seed", (double) s_fresh_seed ());
     cJSON_AddStringToObject (req, "mode", "correctness");
     cJSON_AddNumberToObject (req, "timeout_s", run_ms / 1000.0);
-    geak_sandbox_limits_t limits;
-    geak_sandbox_limits_for (&limits, run_ms);
-    cJSON *l = cJSON_AddObjectToObject (req, "limits");
-    cJSON_AddNumberToObject (l, "cpu_s", limits.cpu_s);
-    cJSON_AddNumberToObject (l, "nproc", limits.nproc);
-    cJSON_AddNumberToObject (l, "fsize_mb", limits.fsize_mb);
-    cJSON_AddNumberToObject (l, "nofile", limits.nofile);
-    cJSON_AddNumberToObject (l, "as_mb", limits.as_mb);
-    if (self->drop_uid >= 0)
-        cJSON_AddNumberToObject (req, "drop_uid", (double) self->drop_uid);
+    s_add_limits (self, req, run_ms);
     if (self->sandbox_root)
         cJSON_AddStringToObject (req, "sandbox_root", self->sandbox_root);
     //  two evaluations, each bounded by the harness at run_ms + its grace
     int wait_ms = (int) (2 * ((int64_t) run_ms + HARNESS_GRACE_MS) + 10000);
     cJSON *reply = NULL;
-    geak_rc_t rc = harness_proc_call (proc, req, wait_ms, &reply);
+    geak_rc_t rc = geak_harness_call (proc, req, wait_ms, &reply);
     cJSON_Delete (req);
     if (rc != GEAK_OK) {
         if (asprintf (why, "fork server %s during the selfcheck",
@@ -630,7 +585,7 @@ s_selfcheck_once (evaluator_t *self, harness_proc_t *proc, const char *task_dir,
     else
     if (!cJSON_IsString (op) || strcmp (op->valuestring, "selfcheck") != 0) {
         *why = geak_strdup ("fork server answered a selfcheck with another op");
-        harness_proc_stop (proc);
+        geak_harness_stop (proc);
     }
     else {
         char *invalid = NULL;
@@ -639,7 +594,7 @@ s_selfcheck_once (evaluator_t *self, harness_proc_t *proc, const char *task_dir,
             geak_warn ("harness_selfcheck_invalid", "why=\"%s\"", invalid);
             if (asprintf (why, "harness selfcheck answer invalid: %s", invalid) < 0)
                 *why = NULL;
-            harness_proc_stop (proc);
+            geak_harness_stop (proc);
         }
         free (invalid);
     }
@@ -652,7 +607,7 @@ s_selfcheck_once (evaluator_t *self, harness_proc_t *proc, const char *task_dir,
 //  The selfcheck answer for a task: cached, or run (retried once when our
 //  side failed; then HARNESS_ERROR with task_status "unchecked", not cached).
 static Geak__EvalResult *
-s_selfcheck (evaluator_t *self, harness_proc_t *proc, const char *task_dir, uint32_t run_ms,
+s_selfcheck (evaluator_t *self, geak_harness_t *proc, const char *task_dir, uint32_t run_ms,
              const char *request_id)
 {
     char *key = s_task_key (self, task_dir);
@@ -714,7 +669,7 @@ s_handle (void *state, geak_service_call_t *call, const Geak__Envelope *request,
         return GEAK_E_NOT_FOUND;
     }
     int thread = geak_service_call_thread (call);
-    harness_proc_t *proc = s_proc_for (self, thread);
+    geak_harness_t *proc = s_proc_for (self, thread);
     if (!proc) {
         free (task_dir);
         *error_message = geak_strdup ("no fork server slot for this worker thread");
@@ -769,7 +724,7 @@ s_handle (void *state, geak_service_call_t *call, const Geak__Envelope *request,
     free (code);
     free (task_dir);
     if (!result->device)
-        eval_result_set_device (result, &self->device, harness_proc_device (proc));
+        eval_result_set_device (result, &self->device, geak_harness_device (proc));
     if (self->interpret || result->device->interpreted) {
         //  interpreted runs say nothing about speed
         result->timed = false;

@@ -1,4 +1,5 @@
 //  One line per class selftest, in dependency order.
+GEAK_TEST (geak_prelude_test)
 GEAK_TEST (geak_error_test)
 GEAK_TEST (geak_log_test)
 GEAK_TEST (geak_config_test)
@@ -14,6 +15,7 @@ GEAK_TEST (geak_client_test)
 GEAK_TEST (geak_store_test)
 GEAK_TEST (geak_gpu_test)
 GEAK_TEST (geak_sandbox_test)
+GEAK_TEST (geak_harness_test)
 GEAK_TEST (geak_service_test)
 GEAK_TEST (geak_llm_test)
 GEAK_TEST (geak_extract_test)

@@ -11,6 +11,8 @@
     Prints one line per case and "N passed, N failed"; exit 1 on failure. */
 #include "geak_store.h"
 #include "geak_log.h"
+#include "testcase.h"
+#include "testredis.h"
 
 #include <fcntl.h>
 #include <math.h>
@@ -33,94 +35,18 @@
 
 static bool s_verbose = false;
 static int s_port = 0;
-static pid_t s_server = 0;
 static char s_geak_bin [4096];
 static char s_tmp [256];
 
 // ---------------------------------------------------------------- processes
 
-static void
-s_kill_server (void)
-{
-    if (s_server > 0) {
-        kill (s_server, SIGKILL);
-        waitpid (s_server, NULL, 0);
-        s_server = 0;
-    }
-}
-
-static void
-s_on_signal (int sig)
-{
-    if (s_server > 0)
-        kill (s_server, SIGKILL);
-    signal (sig, SIG_DFL);
-    raise (sig);
-}
-
-static int
-s_free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    assert (fd >= 0);
-    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = 0 };
-    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    int rc = bind (fd, (struct sockaddr *) &addr, sizeof addr);
-    assert (rc == 0);
-    socklen_t len = sizeof addr;
-    rc = getsockname (fd, (struct sockaddr *) &addr, &len);
-    assert (rc == 0);
-    close (fd);
-    return ntohs (addr.sin_port);
-}
-
+//  A redis-server on a free port, answering PING
 static bool
 s_server_start (void)
 {
-    s_port = s_free_port ();
-    char port [16];
-    snprintf (port, sizeof port, "%d", s_port);
-    pid_t parent = getpid ();
-    pid_t pid = fork ();
-    assert (pid >= 0);
-    if (pid == 0) {
-        prctl (PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid () != parent)
-            _exit (127);
-        int null = open ("/dev/null", O_RDWR);
-        if (null >= 0 && !s_verbose) {
-            dup2 (null, 1);
-            dup2 (null, 2);
-        }
-        execlp ("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--dir", "/tmp", (char *) NULL);
-        _exit (127);
-    }
-    s_server = pid;
-    //  Poll PING until it answers (bounded)
-    int64_t deadline = geak_clock_mono_ms () + 10000;
-    while (geak_clock_mono_ms () < deadline) {
-        if (waitpid (pid, NULL, WNOHANG) == pid) {
-            s_server = 0;
-            return false;
-        }
-        struct timeval tv = { 0, 200000 };
-        redisContext *c = redisConnectWithTimeout ("127.0.0.1", s_port, tv);
-        bool up = false;
-        if (c && !c->err) {
-            redisReply *r = redisCommand (c, "PING");
-            up = r && r->type == REDIS_REPLY_STATUS;
-            if (r)
-                freeReplyObject (r);
-        }
-        if (c)
-            redisFree (c);
-        if (up)
-            return true;
-        struct timespec ts = { 0, 10 * 1000000L };
-        nanosleep (&ts, NULL);
-    }
-    return false;
+    s_port = testredis_free_port ();
+    pid_t pid = testredis_start (s_port, NULL, s_verbose);
+    return testredis_wait (pid, s_port, NULL, 10000);
 }
 
 //  Run argv with stdout into out_path and stderr into out_path.err; returns
@@ -186,11 +112,6 @@ s_read_json (const char *path)
 
 // ---------------------------------------------------------------- checks
 
-static int s_case_failures;
-#define CHECK(cond) do { if (!(cond)) { s_case_failures++; \
-    fprintf (stderr, "  %s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); } } while (0)
-#define REQUIRE(cond) do { if (!(cond)) { s_case_failures++; \
-    fprintf (stderr, "  %s:%d: REQUIRE failed: %s\n", __FILE__, __LINE__, #cond); return; } } while (0)
 
 static bool
 s_near (double got, double want)
@@ -645,16 +566,7 @@ static const test_case_t s_cases [] = {
 int
 main (int argc, char *argv [])
 {
-    for (int i = 1; i < argc; i++)
-        if (strcmp (argv [i], "-v") == 0)
-            s_verbose = true;
-    geak_log_init ("test_report");
-    if (!s_verbose)
-        geak_log_set_level (GEAK_LOG_OFF);
-    atexit (s_kill_server);
-    signal (SIGINT, s_on_signal);
-    signal (SIGTERM, s_on_signal);
-    signal (SIGPIPE, SIG_IGN);
+    s_verbose = testredis_init (argc, argv, "test_report");
 
     int passed = 0, failed = 0;
     snprintf (s_tmp, sizeof s_tmp, "/tmp/geak-test-report-XXXXXX");
@@ -685,19 +597,13 @@ main (int argc, char *argv [])
     }
     for (size_t i = 0; i < sizeof s_cases / sizeof s_cases [0]; i++) {
         const test_case_t *tc = &s_cases [i];
-        s_case_failures = ready ? 0 : 1;
+        testcase_failures = ready ? 0 : 1;
         int64_t start = geak_clock_mono_ms ();
         if (ready)
             tc->fn ();
-        printf ("%-28s %s (%lld ms)\n", tc->name, s_case_failures ? "FAILED" : "ok",
-                (long long) (geak_clock_mono_ms () - start));
-        fflush (stdout);
-        if (s_case_failures)
-            failed++;
-        else
-            passed++;
+        testcase_done (tc->name, start, &passed, &failed);
     }
-    s_kill_server ();
+    testredis_kill_all ();
     if (failed == 0 && !s_verbose) {
         char cmd [400];
         snprintf (cmd, sizeof cmd, "rm -rf '%s'", s_tmp);

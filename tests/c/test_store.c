@@ -6,6 +6,8 @@
     Prints one line per case and "N passed, N failed"; exit 1 on failure. */
 #include "geak_store.h"
 #include "geak_log.h"
+#include "testcase.h"
+#include "testredis.h"
 
 #include <fcntl.h>
 #include <math.h>
@@ -28,148 +30,6 @@ static pid_t s_server = 0;              //  its pid, 0 when not running
 
 // ---------------------------------------------------------------- servers
 
-#define MAX_PIDS 16
-static pid_t s_pids [MAX_PIDS];
-
-static void
-s_track (pid_t pid, bool add)
-{
-    for (int i = 0; i < MAX_PIDS; i++)
-        if (add? s_pids [i] == 0: s_pids [i] == pid) {
-            s_pids [i] = add? pid: 0;
-            return;
-        }
-}
-
-static void
-s_kill_all (void)
-{
-    for (int i = 0; i < MAX_PIDS; i++)
-        if (s_pids [i] > 0) {
-            kill (s_pids [i], SIGKILL);
-            waitpid (s_pids [i], NULL, 0);
-            s_pids [i] = 0;
-        }
-}
-
-static void
-s_on_signal (int sig)
-{
-    for (int i = 0; i < MAX_PIDS; i++)
-        if (s_pids [i] > 0)
-            kill (s_pids [i], SIGKILL);
-    signal (sig, SIG_DFL);
-    raise (sig);
-}
-
-//  A port nobody listens on right now (bind to 0, read it, close).
-static int
-s_free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    assert (fd >= 0);
-    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = 0 };
-    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    int rc = bind (fd, (struct sockaddr *) &addr, sizeof addr);
-    assert (rc == 0);
-    socklen_t len = sizeof addr;
-    rc = getsockname (fd, (struct sockaddr *) &addr, &len);
-    assert (rc == 0);
-    close (fd);
-    return ntohs (addr.sin_port);
-}
-
-//  Start redis-server on port (password may be NULL). Does not wait.
-static pid_t
-s_server_start (int port, const char *password)
-{
-    char port_text [16];
-    snprintf (port_text, sizeof port_text, "%d", port);
-    const char *argv [32];
-    int argc = 0;
-    argv [argc++] = "redis-server";
-    argv [argc++] = "--port";
-    argv [argc++] = port_text;
-    argv [argc++] = "--bind";
-    argv [argc++] = "127.0.0.1";
-    argv [argc++] = "--save";
-    argv [argc++] = "";
-    argv [argc++] = "--appendonly";
-    argv [argc++] = "no";
-    argv [argc++] = "--dir";
-    argv [argc++] = "/tmp";
-    argv [argc++] = "--enable-debug-command";
-    argv [argc++] = "yes";
-    if (password) {
-        argv [argc++] = "--requirepass";
-        argv [argc++] = password;
-    }
-    argv [argc] = NULL;
-    pid_t parent = getpid ();
-    pid_t pid = fork ();
-    assert (pid >= 0);
-    if (pid == 0) {
-        prctl (PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid () != parent)
-            _exit (127);
-        int null = open ("/dev/null", O_RDWR);
-        if (null >= 0 && !s_verbose) {
-            dup2 (null, 1);
-            dup2 (null, 2);
-        }
-        execvp ("redis-server", (char * const *) argv);
-        _exit (127);
-    }
-    s_track (pid, true);
-    return pid;
-}
-
-//  Poll PING until the server answers, up to timeout_ms. Fails fast if the
-//  server process exits.
-static bool
-s_server_wait (pid_t pid, int port, const char *password, int timeout_ms)
-{
-    int64_t deadline = geak_clock_mono_ms () + timeout_ms;
-    while (geak_clock_mono_ms () < deadline) {
-        if (pid > 0 && waitpid (pid, NULL, WNOHANG) == pid) {
-            s_track (pid, false);
-            return false;
-        }
-        struct timeval tv = { 0, 200000 };
-        redisContext *c = redisConnectWithTimeout ("127.0.0.1", port, tv);
-        bool up = false;
-        if (c && !c->err) {
-            redisSetTimeout (c, tv);
-            redisReply *r = NULL;
-            if (password)
-                r = redisCommand (c, "AUTH %s", password);
-            if (r)
-                freeReplyObject (r);
-            r = redisCommand (c, "PING");
-            up = r && r->type == REDIS_REPLY_STATUS && strcmp (r->str, "PONG") == 0;
-            if (r)
-                freeReplyObject (r);
-        }
-        if (c)
-            redisFree (c);
-        if (up)
-            return true;
-        struct timespec ts = { 0, 10 * 1000000L };
-        nanosleep (&ts, NULL);
-    }
-    return false;
-}
-
-static void
-s_server_kill (pid_t pid)
-{
-    if (pid > 0) {
-        kill (pid, SIGKILL);
-        waitpid (pid, NULL, 0);
-        s_track (pid, false);
-    }
-}
-
 //  Raw connection for checks behind the store's back
 static redisContext *
 s_raw (int port)
@@ -183,11 +43,6 @@ s_raw (int port)
 
 // ---------------------------------------------------------------- checks
 
-static int s_case_failures;
-#define CHECK(cond) do { if (!(cond)) { s_case_failures++; \
-    fprintf (stderr, "  %s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); } } while (0)
-#define REQUIRE(cond) do { if (!(cond)) { s_case_failures++; \
-    fprintf (stderr, "  %s:%d: REQUIRE failed: %s\n", __FILE__, __LINE__, #cond); return; } } while (0)
 
 static geak_store_t *
 s_store (int timeout_ms)
@@ -403,7 +258,7 @@ static void
 test_connect_refused (void)
 {
     geak_rc_t rc = GEAK_OK;
-    int port = s_free_port ();
+    int port = testredis_free_port ();
     geak_store_t *store = geak_store_new ("127.0.0.1", port, NULL, 500, &rc);
     CHECK (store == NULL);
     CHECK (rc == GEAK_E_STORE_CONN);
@@ -889,8 +744,8 @@ test_restart (void)
     CHECK (geak_store_blob_put (store, "before", "b", 1) == GEAK_OK);
     uint64_t before = geak_store_reconnects (store);
 
-    s_server_kill (s_server);
-    s_server = s_server_start (s_port, NULL);      //  not waited for
+    testredis_kill (s_server);
+    s_server = testredis_start (s_port, NULL, s_verbose);      //  not waited for
     CHECK (geak_store_blob_put (store, "after-restart", "a", 1) == GEAK_OK);
     CHECK (geak_store_reconnects (store) == before + 1);
     void *data = NULL;
@@ -905,8 +760,8 @@ test_restart (void)
     static fixture_t f;
     s_fixture (&f, "att-restart", "run-restart", "t", 0, 0, "pending", false, 0);
     CHECK (geak_store_attempt_put (store, &f.attempt) == GEAK_OK);
-    s_server_kill (s_server);
-    s_server = s_server_start (s_port, NULL);
+    testredis_kill (s_server);
+    s_server = testredis_start (s_port, NULL, s_verbose);
     CHECK (geak_store_attempt_put (store, &f.attempt) == GEAK_OK);     //  new, empty server
     CHECK (geak_store_attempt_put (store, &f.attempt) == GEAK_E_EXISTS);
     CHECK (s_counter (store, "run-restart", "attempts") == 1);
@@ -921,7 +776,7 @@ test_down_too_long (void)
     REQUIRE (store);
     geak_store_set_backoff (store, 10, 50, 300);
     CHECK (geak_store_ping (store) == GEAK_OK);
-    s_server_kill (s_server);
+    testredis_kill (s_server);
     s_server = 0;
 
     int64_t start = geak_clock_mono_ms ();
@@ -942,8 +797,8 @@ test_down_too_long (void)
     CHECK (geak_store_ping (store) == GEAK_E_STORE_CONN);
 
     //  Back again: the same store object recovers
-    s_server = s_server_start (s_port, NULL);
-    CHECK (s_server_wait (s_server, s_port, NULL, 10000));
+    s_server = testredis_start (s_port, NULL, s_verbose);
+    CHECK (testredis_wait (s_server, s_port, NULL, 10000));
     CHECK (geak_store_ping (store) == GEAK_OK);
     CHECK (geak_store_attempt_put (store, &f.attempt) == GEAK_OK);
     geak_store_destroy (&store);
@@ -952,9 +807,9 @@ test_down_too_long (void)
 static void
 test_auth (void)
 {
-    int port = s_free_port ();
-    pid_t pid = s_server_start (port, PASSWORD);
-    REQUIRE (s_server_wait (pid, port, PASSWORD, 10000));
+    int port = testredis_free_port ();
+    pid_t pid = testredis_start (port, PASSWORD, s_verbose);
+    REQUIRE (testredis_wait (pid, port, PASSWORD, 10000));
 
     //  Capture every log line to prove the password never shows
     char *log_text = NULL;
@@ -1034,7 +889,7 @@ test_auth (void)
     //  The server going away with a password set still reports cleanly
     store = geak_store_new ("127.0.0.1", port, PASSWORD, 200, &rc);
     CHECK (store != NULL);
-    s_server_kill (pid);
+    testredis_kill (pid);
     if (store) {
         geak_store_set_backoff (store, 10, 20, 100);
         CHECK (geak_store_ping (store) == GEAK_E_STORE_CONN);
@@ -1078,20 +933,11 @@ static const test_case_t s_cases [] = {
 int
 main (int argc, char *argv [])
 {
-    for (int i = 1; i < argc; i++)
-        if (strcmp (argv [i], "-v") == 0)
-            s_verbose = true;
-    geak_log_init ("test_store");
-    if (!s_verbose)
-        geak_log_set_level (GEAK_LOG_OFF);
-    atexit (s_kill_all);
-    signal (SIGINT, s_on_signal);
-    signal (SIGTERM, s_on_signal);
-    signal (SIGPIPE, SIG_IGN);
+    s_verbose = testredis_init (argc, argv, "test_store");
 
-    s_port = s_free_port ();
-    s_server = s_server_start (s_port, NULL);
-    bool server_up = s_server_wait (s_server, s_port, NULL, 10000);
+    s_port = testredis_free_port ();
+    s_server = testredis_start (s_port, NULL, s_verbose);
+    bool server_up = testredis_wait (s_server, s_port, NULL, 10000);
     if (!server_up)
         fprintf (stderr, "redis-server did not answer on port %d\n", s_port);
 
@@ -1106,27 +952,21 @@ main (int argc, char *argv [])
             if (!wanted)
                 continue;
         }
-        s_case_failures = 0;
-        if (tc->needs_server && (!s_server || !s_server_wait (s_server, s_port, NULL, 10000))) {
+        testcase_failures = 0;
+        if (tc->needs_server && (!s_server || !testredis_wait (s_server, s_port, NULL, 10000))) {
             //  A previous case left it down: bring it back for this one
-            s_server_kill (s_server);
-            s_server = s_server_start (s_port, NULL);
-            if (!s_server_wait (s_server, s_port, NULL, 10000))
-                s_case_failures++;
+            testredis_kill (s_server);
+            s_server = testredis_start (s_port, NULL, s_verbose);
+            if (!testredis_wait (s_server, s_port, NULL, 10000))
+                testcase_failures++;
         }
         int64_t start = geak_clock_mono_ms ();
-        if (s_case_failures == 0)
+        if (testcase_failures == 0)
             tc->fn ();
-        printf ("%-28s %s (%lld ms)\n", tc->name, s_case_failures? "FAILED": "ok",
-                (long long) (geak_clock_mono_ms () - start));
-        fflush (stdout);
-        if (s_case_failures)
-            failed++;
-        else
-            passed++;
+        testcase_done (tc->name, start, &passed, &failed);
     }
-    s_server_kill (s_server);
-    s_kill_all ();
+    testredis_kill (s_server);
+    testredis_kill_all ();
     printf ("%d passed, %d failed\n", passed, failed);
     return failed? 1: 0;
 }

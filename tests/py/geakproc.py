@@ -1,15 +1,19 @@
 """Process helpers shared by the cross-process tests: free ports, starting
-geak binaries, and waiting for conditions with a bounded deadline (polling a
-condition, never sleeping a fixed time to synchronise)."""
+geak binaries, a scratch redis-server and the LLM double (llm_server.py),
+small HTTP calls, and waiting for conditions with a bounded deadline
+(polling a condition, never sleeping a fixed time to synchronise)."""
 import json
 import os
 import socket
 import subprocess
+import sys
 import time
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("GEAK_BUILD", os.path.join(ROOT, "build", "san"))
 BIN = os.path.join(BUILD, "bin")
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def free_port():
@@ -84,3 +88,61 @@ def start_broker(tmp_path, port=None, extra=()):
                 str(tmp_path / f"broker-{port}-{time.monotonic_ns()}.log"))
     assert proc.wait_log("broker_ready"), proc.log_text()
     return proc, endpoint
+
+
+class World:
+    """What a module's processes share: attributes set by its fixture."""
+
+
+def new_world(tmp_path_factory, name):
+    """A World with a fresh directory (w.dir) and w.logs inside it."""
+    w = World()
+    w.dir = tmp_path_factory.mktemp(name)
+    w.logs = w.dir / "logs"
+    w.logs.mkdir()
+    return w
+
+
+def http_ok(url):
+    """True when GET url answers 200; False while nothing listens there."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def http_json(url, body=None):
+    """GET url, or POST body as JSON when given; returns the parsed answer."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method="POST" if data else "GET")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def start_llm_double(logs):
+    """tests/py/llm_server.py on a free port, logging into logs/llm_server.log;
+    returns (Proc, base url) once it answers."""
+    port = free_port()
+    proc = Proc([sys.executable, os.path.join(HERE, "llm_server.py"), "--port", str(port)],
+                str(logs / "llm_server.log"))
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: http_ok(url + "/_requests"), what="llm_server")
+    return proc, url
+
+
+def redis_cli(port, *args):
+    """redis-cli --raw against the scratch server: its stdout, stripped."""
+    return subprocess.run(["redis-cli", "-p", str(port), "--raw", *args],
+                          capture_output=True, text=True).stdout.strip()
+
+
+def start_redis(data_dir, logs, extra=()):
+    """A scratch redis-server on a free port (no persistence unless asked,
+    files in data_dir, log in logs/redis.log); returns (Proc, port) once it
+    answers PING."""
+    port = free_port()
+    proc = Proc(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "no", *extra, "--dir", str(data_dir)], str(logs / "redis.log"))
+    wait_until(lambda: redis_cli(port, "PING") == "PONG", what="redis-server")
+    return proc, port

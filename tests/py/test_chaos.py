@@ -26,14 +26,14 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from faultkit import (TASKS, Store, audit, copy_tasks, llm_script,  # noqa: E402
                       sanitizer_reports)
-from geakproc import BIN, ROOT, Proc, free_port, start_broker, wait_until  # noqa: E402
+from geakproc import (BIN, ROOT, Proc, free_port, http_json, http_ok,  # noqa: E402
+                      start_broker, wait_until)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GEAK = os.path.join(BIN, "geak")
@@ -49,13 +49,6 @@ pytestmark = pytest.mark.skipif(
             ("geak", "geak-broker", "geak-evaluator", "geak-generator", "geak-reflector",
              "geak-optimizer")),
     reason="geak binaries not built")
-
-
-def http_json(url, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method="POST" if data else "GET")
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read())
 
 
 def broker_stats(endpoint):
@@ -171,7 +164,7 @@ def chaos(tmp_path):
         c.llm = Proc([sys.executable, os.path.join(HERE, "llm_server.py"), "--port",
                       str(c.llm_port)], str(c.logs / "llm_server.log"))
         c.llm_url = f"http://127.0.0.1:{c.llm_port}"
-        wait_until(lambda: _get_ok(c.llm_url + "/_requests"), what="llm_server")
+        wait_until(lambda: http_ok(c.llm_url + "/_requests"), what="llm_server")
         c.broker, c.endpoint = start_broker(c.logs)
         c.env = {"GEAK_REDIS_HOST": "127.0.0.1", "GEAK_REDIS_PORT": str(c.redis_port),
                  "GEAK_TASKS": str(c.tasks), "GEAK_LOG_LEVEL": "info", "TRITON_INTERPRET": "1"}
@@ -197,14 +190,6 @@ def chaos(tmp_path):
         if c.thread is not None:
             c.thread.join(30)
         c.stop_all()
-
-
-def _get_ok(url):
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
 
 
 def test_chaos_scan_accounts_for_every_attempt_once(chaos, tmp_path, capsys, record_property):

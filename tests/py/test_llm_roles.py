@@ -7,16 +7,15 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from geakproc import BUILD, BIN, ROOT, Proc, free_port, start_broker, wait_until  # noqa: E402
+from geakproc import (BUILD, BIN, ROOT, Proc, http_json, new_world, start_broker,  # noqa: E402
+                      start_llm_double, start_redis)
 
 KEY = "sk-test-NEVER-LOG-ME-0123456789abcdef"
 ROLETOOL = os.path.join(BUILD, "tests", "roletool")
-HERE = os.path.dirname(os.path.abspath(__file__))
 
 pytestmark = pytest.mark.skipif(
     not (os.path.exists(os.path.join(BIN, "geak-broker")) and os.path.exists(ROLETOOL)),
@@ -54,16 +53,9 @@ DEVICE = {"vendor": "amd", "name": "AMD Instinct MI300X", "arch": "gfx942", "com
 
 # ------------------------------------------------------------------ fixtures
 
-class World:
-    pass
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    w = World()
-    w.dir = tmp_path_factory.mktemp("llmroles")
-    w.logs = w.dir / "logs"
-    w.logs.mkdir()
+    w = new_world(tmp_path_factory, "llmroles")
     # tasks corpus: the task's own reference must never be the example
     tasks = w.dir / "tasks"
     for name, code in [
@@ -81,19 +73,9 @@ def world(tmp_path_factory):
     w.tasks = str(tasks)
     (w.dir / "key").write_text(KEY + "\n")
     # redis
-    w.redis_port = free_port()
-    w.redis = Proc(["redis-server", "--port", str(w.redis_port), "--bind", "127.0.0.1",
-                    "--save", "", "--appendonly", "no", "--rdbcompression", "no",
-                    "--dir", str(w.dir)], str(w.logs / "redis.log"))
-    wait_until(lambda: subprocess.run(["redis-cli", "-p", str(w.redis_port), "ping"],
-                                      capture_output=True, text=True).stdout.strip() == "PONG",
-               what="redis-server")
+    w.redis, w.redis_port = start_redis(w.dir, w.logs, extra=("--rdbcompression", "no"))
     # the LLM stand-in
-    w.llm_port = free_port()
-    w.llm = Proc([sys.executable, os.path.join(HERE, "llm_server.py"), "--port", str(w.llm_port)],
-                 str(w.logs / "llm_server.log"))
-    w.llm_url = f"http://127.0.0.1:{w.llm_port}"
-    wait_until(lambda: _get_ok(w.llm_url + "/_requests"), what="llm_server")
+    w.llm, w.llm_url = start_llm_double(w.logs)
     # broker
     w.broker, w.endpoint = start_broker(w.logs)
     w.services = []
@@ -106,19 +88,8 @@ def world(tmp_path_factory):
     w.redis.stop()
 
 
-def _get_ok(url):
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
 def control(w, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(w.llm_url + path, data=data, method="POST" if data else "GET")
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read())
+    return http_json(w.llm_url + path, body)
 
 
 def script(w, *actions):

@@ -18,14 +18,13 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from geakproc import BIN, ROOT, Proc, free_port, start_broker, wait_until  # noqa: E402
+from geakproc import (BIN, ROOT, Proc, http_json, redis_cli, new_world, start_broker,  # noqa: E402
+                      start_llm_double, start_redis, wait_until)
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 GEAK = os.path.join(BIN, "geak")
 
 pytestmark = pytest.mark.skipif(
@@ -49,29 +48,14 @@ def fenced(code, prose="Here is the module."):
     return f"{prose}\n```python\n{code}```\n"
 
 
-class World:
-    pass
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    w = World()
-    w.dir = tmp_path_factory.mktemp("run")
-    w.logs = w.dir / "logs"
-    w.logs.mkdir()
+    w = new_world(tmp_path_factory, "run")
     w.tasks = w.dir / "tasks"
     shutil.copytree(os.path.join(ROOT, "tasks", "gelu"), w.tasks / "gelu")
     (w.dir / "key").write_text("sk-test-run-key\n")
-    w.redis_port = free_port()
-    w.redis = Proc(["redis-server", "--port", str(w.redis_port), "--bind", "127.0.0.1",
-                    "--save", "", "--appendonly", "no", "--dir", str(w.dir)],
-                   str(w.logs / "redis.log"))
-    wait_until(lambda: redis(w, "PING") == "PONG", what="redis-server")
-    w.llm_port = free_port()
-    w.llm = Proc([sys.executable, os.path.join(HERE, "llm_server.py"), "--port", str(w.llm_port)],
-                 str(w.logs / "llm_server.log"))
-    w.llm_url = f"http://127.0.0.1:{w.llm_port}"
-    wait_until(lambda: _get_ok(w.llm_url + "/_requests"), what="llm_server")
+    w.redis, w.redis_port = start_redis(w.dir, w.logs)
+    w.llm, w.llm_url = start_llm_double(w.logs)
     w.broker, w.endpoint = start_broker(w.logs)
     w.env = {"GEAK_REDIS_HOST": "127.0.0.1", "GEAK_REDIS_PORT": str(w.redis_port),
              "GEAK_TASKS": str(w.tasks), "GEAK_LOG_LEVEL": "info", "TRITON_INTERPRET": "1"}
@@ -102,19 +86,8 @@ def start_evaluator(w, name):
                  str(w.tasks), "--interpret"], str(w.logs / f"{name}.log"), env=w.env)
 
 
-def _get_ok(url):
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
 def control(w, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(w.llm_url + path, data=data, method="POST" if data else "GET")
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read())
+    return http_json(w.llm_url + path, body)
 
 
 def script(w, rules, actions=()):
@@ -132,8 +105,7 @@ def llm_requests(w):
 
 
 def redis(w, *args):
-    return subprocess.run(["redis-cli", "-p", str(w.redis_port), "--raw", *args],
-                          capture_output=True, text=True).stdout.strip()
+    return redis_cli(w.redis_port, *args)
 
 
 FIELDS = ("id", "role", "parent", "status", "error_class", "exec_ok", "call_ok",
