@@ -633,16 +633,6 @@ static const char *s_glue =
 
 // ------------------------------------------------------------------ small helpers
 
-static char *
-s_join (const char *a, const char *b)
-{
-    size_t n = strlen (a) + strlen (b) + 2;
-    char *s = malloc (n);
-    assert (s);
-    snprintf (s, n, "%s/%s", a, b);
-    return s;
-}
-
 static bool
 s_ends_with (const char *s, const char *suffix)
 {
@@ -719,7 +709,7 @@ s_read_file (const char *path)
 static int
 s_write_file (const char *dir, const char *name, const char *text)
 {
-    char *path = s_join (dir, name);
+    char *path = geak_strdupf ("%s/%s", dir, name);
     FILE *f = fopen (path, "wb");
     free (path);
     if (!f)
@@ -810,7 +800,7 @@ s_walk (const char *dir, int depth, const char *suffix, paths_t *out)
     while ((e = readdir (d)) && out->n < MAX_WALK_FILES) {
         if (e->d_name [0] == '.' || strcmp (e->d_name, "__pycache__") == 0)
             continue;
-        char *full = s_join (dir, e->d_name);
+        char *full = geak_strdupf ("%s/%s", dir, e->d_name);
         struct stat st;
         if (lstat (full, &st) == 0) {
             if (S_ISDIR (st.st_mode))
@@ -1475,7 +1465,7 @@ s_replaceable (const char *dir)
         return errno == ENOENT;
     if (!S_ISDIR (st.st_mode))
         return false;
-    char *path = s_join (dir, "task.json");
+    char *path = geak_strdupf ("%s/%s", dir, "task.json");
     char *text = s_read_file (path);
     free (path);
     cJSON *root = text ? cJSON_Parse (text) : NULL;
@@ -1490,7 +1480,7 @@ s_replaceable (const char *dir)
 static char *
 s_write_task (geak_taskimport_t *self, const char *out_dir, const task_t *t)
 {
-    char *final = s_join (out_dir, t->name);
+    char *final = geak_strdupf ("%s/%s", out_dir, t->name);
     if (!s_replaceable (final)) {
         char *why = geak_strdupf ("%s exists and was not made by an import: left alone", final);
         free (final);
@@ -1498,7 +1488,7 @@ s_write_task (geak_taskimport_t *self, const char *out_dir, const task_t *t)
     }
     char tmp_name [PATH_MAX];
     snprintf (tmp_name, sizeof tmp_name, ".%s.tmp-%d", t->name, (int) getpid ());
-    char *tmp = s_join (out_dir, tmp_name);
+    char *tmp = geak_strdupf ("%s/%s", out_dir, tmp_name);
     char *why = NULL;
     s_rmtree (tmp);
     if (mkdir (tmp, 0755) != 0)
@@ -1576,7 +1566,7 @@ s_import_entry (geak_taskimport_t *self, const cJSON *entry, size_t index, const
             return;
         }
     //  the file as named (relative to the index), else the best match by base name
-    char *direct = s_join (index_dir, file);
+    char *direct = geak_strdupf ("%s/%s", index_dir, file);
     const char *path = access (direct, R_OK) == 0 && strstr (file, "..") == NULL ? direct : NULL;
     if (!path) {
         char *want = geak_strdup (s_basename (file));
@@ -1714,7 +1704,7 @@ geak_taskimport_run (geak_taskimport_t *self, const char *bench_path, const char
 static void
 s_test_put (const char *root, const char *rel, const char *text)
 {
-    char *path = s_join (root, rel);
+    char *path = geak_strdupf ("%s/%s", root, rel);
     char *dir = s_dirname (path);
     int rc = s_mkdirs (dir);
     assert (rc == 0);
@@ -1729,7 +1719,7 @@ s_test_put (const char *root, const char *rel, const char *text)
 static char *
 s_test_get (const char *root, const char *rel)
 {
-    char *path = s_join (root, rel);
+    char *path = geak_strdupf ("%s/%s", root, rel);
     char *text = s_read_file (path);
     free (path);
     return text;
@@ -1787,8 +1777,8 @@ geak_taskimport_test (bool verbose)
     //  a small benchmark tree in the TritonBench-revised layout
     char root [] = "/tmp/geak-taskimport-XXXXXX";
     assert (mkdtemp (root));
-    char *bench = s_join (root, "bench");
-    char *out = s_join (root, "out");
+    char *bench = geak_strdupf ("%s/%s", root, "bench");
+    char *out = geak_strdupf ("%s/%s", root, "out");
     src = geak_strdupf ("import torch\n\ndef add(x, y):\n    return x + y\n%s\n"
                   "def test_add():\n    return {'a': add(torch.ones(2), torch.ones(2))}\n"
                   "result_gold = test_add()\n", sep);
@@ -1907,7 +1897,7 @@ geak_taskimport_test (bool verbose)
     free (why);
     why = NULL;
     geak_taskimport_set_index (imp, NULL);
-    char *empty = s_join (root, "empty");
+    char *empty = geak_strdupf ("%s/%s", root, "empty");
     assert (s_mkdirs (empty) == 0);
     rc = geak_taskimport_run (imp, empty, out, &why);
     assert (rc == GEAK_E_NOT_FOUND);
@@ -1927,7 +1917,7 @@ geak_taskimport_test (bool verbose)
     assert (imp);
     src = geak_strdupf ("@triton.jit\ndef k(x):\n    pass\n%s\nresult_gold = {}\n"
                   "def test_performance(request):\n    PytestBenchmarker(op_callable=lambda: k[1](1))\n", sep);
-    char *rocm = s_join (root, "rocm");
+    char *rocm = geak_strdupf ("%s/%s", root, "rocm");
     s_test_put (rocm, "data/ROCm_v1/test_k.py", src);
     free (src);
     s_test_put (rocm, "data/ROCm_eval.json", "[{\"file\": \"test_k.py\", \"instruction\": \"Write k.\"}]");

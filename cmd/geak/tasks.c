@@ -71,16 +71,6 @@ s_usage (void)
 
 // ------------------------------------------------------------------ discovery
 
-static char *
-s_join (const char *a, const char *b)
-{
-    size_t n = strlen (a) + strlen (b) + 2;
-    char *s = malloc (n);
-    assert (s);
-    snprintf (s, n, "%s/%s", a, b);
-    return s;
-}
-
 
 static const char *
 s_str (const cJSON *obj, const char *name)
@@ -101,7 +91,7 @@ s_task_add (tasks_t *tasks, const char *dir, const char *rel)
     memset (t, 0, sizeof *t);
     t->dir = geak_strdup (dir);
     t->rel = geak_strdup (rel);
-    char *path = s_join (dir, "task.json");
+    char *path = geak_strdupf ("%s/%s", dir, "task.json");
     char *text = geak_read_file (path, 16u << 20, NULL);
     free (path);
     cJSON *root = text ? cJSON_Parse (text) : NULL;
@@ -145,11 +135,11 @@ s_discover (tasks_t *tasks, const char *dir, const char *rel, int depth)
     for (int i = 0; i < n; i++) {
         const char *name = entries [i]->d_name;
         if (name [0] != '.' && strcmp (name, "__pycache__") != 0) {
-            char *path = s_join (dir, name);
-            char *sub = *rel ? s_join (rel, name) : geak_strdup (name);
+            char *path = geak_strdupf ("%s/%s", dir, name);
+            char *sub = *rel ? geak_strdupf ("%s/%s", rel, name) : geak_strdup (name);
             struct stat st;
             if (lstat (path, &st) == 0 && S_ISDIR (st.st_mode)) {
-                char *json = s_join (path, "task.json");
+                char *json = geak_strdupf ("%s/%s", path, "task.json");
                 if (access (json, F_OK) == 0)
                     s_task_add (tasks, path, sub);
                 else
