@@ -194,6 +194,71 @@ s_keep (geak_role_t *self, geak_store_t *store, const char *what, const char *te
     }
 }
 
+//  The memo of one request: the blob name it lives under (a hash of the
+//  request id, so any id makes a valid name).
+static void
+s_memo_name (const char *request_id, char name [GEAK_STORE_REF_SIZE + 8])
+{
+    char hex [GEAK_STORE_REF_SIZE];
+    geak_store_sha256_hex (request_id, strlen (request_id), hex);
+    snprintf (name, GEAK_STORE_REF_SIZE + 8, "memo-%s", hex);
+}
+
+//  A reply this role already gave to request_id: GEAK_OK with *reply, the
+//  usage it cost then and its refs; anything else means "ask the LLM".
+static geak_rc_t
+s_memo_get (geak_role_t *self, geak_store_t *store, const char *request_id, char **reply,
+            Geak__LlmUsage *usage, char prompt_ref [GEAK_STORE_REF_SIZE],
+            char reply_ref [GEAK_STORE_REF_SIZE])
+{
+    char name [GEAK_STORE_REF_SIZE + 8];
+    s_memo_name (request_id, name);
+    void *data = NULL;
+    size_t size = 0;
+    geak_rc_t rc = geak_store_blob_get (store, name, &data, &size);
+    if (rc != GEAK_OK)
+        return rc;
+    unsigned long long tokens_in = 0, tokens_out = 0;
+    double latency_ms = 0;
+    unsigned retries = 0;
+    char pref [GEAK_STORE_REF_SIZE], rref [GEAK_STORE_REF_SIZE];
+    int fields = sscanf (data, "v1 %64s %64s %llu %llu %lf %u", pref, rref, &tokens_in,
+                         &tokens_out, &latency_ms, &retries);
+    free (data);
+    if (fields != 6 || strlen (rref) != GEAK_STORE_REF_SIZE - 1) {
+        geak_warn ("role_memo_invalid", "role=%s request=%s", self->role, request_id);
+        return GEAK_E_MALFORMED;
+    }
+    rc = geak_store_blob_get (store, rref, &data, &size);
+    if (rc != GEAK_OK)
+        return rc;
+    *reply = data;
+    usage->tokens_in = tokens_in;
+    usage->tokens_out = tokens_out;
+    usage->latency_ms = latency_ms;
+    usage->retries = retries;
+    snprintf (prompt_ref, GEAK_STORE_REF_SIZE, "%s", strcmp (pref, "-") ? pref : "");
+    snprintf (reply_ref, GEAK_STORE_REF_SIZE, "%s", rref);
+    return GEAK_OK;
+}
+
+static void
+s_memo_put (geak_role_t *self, geak_store_t *store, const char *request_id,
+            const Geak__LlmUsage *usage, const char *prompt_ref, const char *reply_ref)
+{
+    char name [GEAK_STORE_REF_SIZE + 8];
+    s_memo_name (request_id, name);
+    char *memo = geak_strdupf ("v1 %s %s %llu %llu %.3f %u\n", *prompt_ref ? prompt_ref : "-",
+                               reply_ref, (unsigned long long) usage->tokens_in,
+                               (unsigned long long) usage->tokens_out, usage->latency_ms,
+                               usage->retries);
+    geak_rc_t rc = geak_store_blob_put (store, name, memo, strlen (memo));
+    if (rc != GEAK_OK)
+        geak_warn ("role_memo_put_failed", "role=%s request=%s code=%s", self->role, request_id,
+                   geak_rc_name (rc));
+    free (memo);
+}
+
 geak_rc_t
 geak_role_ask (geak_role_t *self, int thread, const geak_role_ask_t *ask, char **reply,
                Geak__LlmUsage *usage, char prompt_ref [GEAK_STORE_REF_SIZE],
@@ -210,6 +275,15 @@ geak_role_ask (geak_role_t *self, int thread, const geak_role_ask_t *ask, char *
         return GEAK_E_UNSUPPORTED;
     }
     geak_store_t *store = geak_role_store (self, thread);
+    bool memo = store && ask->request_id && *ask->request_id;
+    if (memo && s_memo_get (self, store, ask->request_id, reply, usage, prompt_ref,
+                            reply_ref) == GEAK_OK) {
+        usage->provider = (char *) geak_llm_provider_name (geak_llm_provider (self->llm));
+        usage->model = (char *) geak_llm_model (self->llm);
+        geak_info ("role_reply_memo", "role=%s request=%s reply_ref=%s", self->role,
+                   ask->request_id, reply_ref);
+        return GEAK_OK;
+    }
     char *record = geak_prompt_record_json (self->role, ask->task, ask->sample, ask->iteration,
                                             geak_llm_provider_name (geak_llm_provider (self->llm)),
                                             geak_llm_model (self->llm), ask->system, ask->user);
@@ -233,6 +307,8 @@ geak_role_ask (geak_role_t *self, int thread, const geak_role_ask_t *ask, char *
         *reply = result.texts [0];
         result.texts [0] = geak_strdup ("");
         s_keep (self, store, "reply", *reply, reply_ref);
+        if (memo && *reply_ref)
+            s_memo_put (self, store, ask->request_id, usage, prompt_ref, reply_ref);
     }
     geak_llm_result_clear (&result);
     return rc;
@@ -263,7 +339,9 @@ geak_role_answer (geak_role_t *self, int thread, const Geak__Envelope *request,
     char *reply = NULL;
     char prompt_ref [GEAK_STORE_REF_SIZE], reply_ref [GEAK_STORE_REF_SIZE];
     Geak__LlmUsage usage;
-    geak_rc_t rc = geak_role_ask (self, thread, ask, &reply, &usage, prompt_ref, reply_ref,
+    geak_role_ask_t with_id = *ask;
+    with_id.request_id = request->request_id;
+    geak_rc_t rc = geak_role_ask (self, thread, &with_id, &reply, &usage, prompt_ref, reply_ref,
                                   error_message);
     if (rc != GEAK_OK)
         return rc;

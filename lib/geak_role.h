@@ -53,6 +53,11 @@ typedef struct {
     uint32_t sample;
     uint32_t iteration;
     const Geak__GenerateOptions *options;   //  temperature / max_tokens; may be NULL
+    //  The request's envelope id (geak_role_answer fills it in); with a store, a
+    //  reply is kept under it, and a request re-sent with the same id (a killed
+    //  `geak run` resuming after the broker's reply cache forgot it) is answered
+    //  from the store without a second LLM call. NULL or "": no memo.
+    const char *request_id;
 } geak_role_ask_t;
 
 geak_rc_t geak_role_ask (geak_role_t *self, int thread, const geak_role_ask_t *ask,

@@ -275,6 +275,7 @@ int
 main (int argc, char *argv [])
 {
     const char *broker = "tcp://127.0.0.1:5555", *service = NULL, *kind = NULL, *spec_path = NULL;
+    const char *envelope_id = "";       //  the Envelope's request_id (the transport id stays random)
     long timeout_ms = 60000;
     for (int i = 1; i < argc; i++) {
         if (strcmp (argv [i], "--broker") == 0 && i + 1 < argc)
@@ -286,6 +287,9 @@ main (int argc, char *argv [])
         if (strcmp (argv [i], "--timeout-ms") == 0 && i + 1 < argc)
             timeout_ms = atol (argv [++i]);
         else
+        if (strcmp (argv [i], "--envelope-id") == 0 && i + 1 < argc)
+            envelope_id = argv [++i];
+        else
         if (!kind)
             kind = argv [i];
         else
@@ -295,12 +299,12 @@ main (int argc, char *argv [])
     cJSON *spec = text ? cJSON_Parse (text) : NULL;
     free (text);
     if (!kind || !spec) {
-        fprintf (stderr, "usage: roletool --broker EP [--service NAME] generate|reflect|optimize SPEC.json\n");
+        fprintf (stderr, "usage: roletool --broker EP [--service NAME] [--envelope-id ID] generate|reflect|optimize SPEC.json\n");
         cJSON_Delete (spec);
         return 2;
     }
     Geak__Envelope env;
-    geak_proto_envelope_init (&env, "", 0, "roletool");
+    geak_proto_envelope_init (&env, envelope_id, 0, "roletool");
     Geak__GenerateRequest gen = GEAK__GENERATE_REQUEST__INIT;
     Geak__ReflectRequest ref = GEAK__REFLECT_REQUEST__INIT;
     Geak__OptimizeRequest opt = GEAK__OPTIMIZE_REQUEST__INIT;

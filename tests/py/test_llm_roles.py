@@ -131,13 +131,14 @@ def start_role(w, role, env=None, extra=(), provider="openai"):
     return proc, service
 
 
-def call(w, kind, service, spec, timeout=60):
+def call(w, kind, service, spec, timeout=60, envelope_id=None):
     path = w.dir / f"spec-{time.monotonic_ns()}.json"
     path.write_text(json.dumps(spec))
+    extra = ["--envelope-id", envelope_id] if envelope_id else []
 
     def once():
         p = subprocess.run([ROLETOOL, "--broker", w.endpoint, "--service", service,
-                            "--timeout-ms", str(timeout * 1000), kind, str(path)],
+                            "--timeout-ms", str(timeout * 1000), *extra, kind, str(path)],
                            capture_output=True, text=True, timeout=timeout + 30, cwd=ROOT)
         assert p.returncode == 0, p.stderr
         return json.loads(p.stdout.strip().splitlines()[-1])
@@ -201,6 +202,29 @@ def test_generator_returns_code_with_usage_and_stored_prompt(world):
     assert redis_get(w, "geak:blob:" + out["reply_ref"]).rstrip("\n") == fenced(KERNEL)
     assert "llm_done" in proc.log_text()
     capture(w, "generator")
+
+
+def test_request_resent_with_its_id_is_answered_from_the_store(world):
+    # a killed `geak run` re-sends a role request with the same envelope id; once the
+    # broker's reply cache has forgotten it (every call here has a fresh transport id,
+    # so the broker never dedupes), the role answers from Redis instead of asking the LLM
+    w = world
+    proc, svc = start_role(w, "generator")
+    script(w, {"kind": "reply", "text": fenced(KERNEL), "tokens_in": 11, "tokens_out": 22},
+           {"kind": "reply", "text": fenced(KERNEL + "# second\n"), "tokens_in": 33, "tokens_out": 44})
+    spec = {"task": TASK, "device": DEVICE, "lineage": {"run_id": "rm", "sample": 0, "iteration": 0}}
+    first = call(w, "generate", svc, spec, envelope_id="rm.vector_add.0.0:generate")
+    again = call(w, "generate", svc, spec, envelope_id="rm.vector_add.0.0:generate")
+    assert len(recorded(w)) == 1                      # the LLM was asked once
+    assert again["code"] == first["code"] and again["reply_ref"] == first["reply_ref"]
+    assert again["prompt_ref"] == first["prompt_ref"]
+    assert (again["usage"]["tokens_in"], again["usage"]["tokens_out"]) == (11, 22)
+    assert again["usage"]["model"] == "test-model"
+    assert "event=role_reply_memo" in proc.log_text()
+    # another id is another question: the LLM is asked, and its own answer comes back
+    other = call(w, "generate", svc, spec, envelope_id="rm.vector_add.1.0:generate")
+    assert len(recorded(w)) == 2 and "# second" in other["code"]
+    assert other["usage"]["tokens_in"] == 33
 
 
 def test_generator_ablation_switches_off_knowledge_and_one_shot(world):
