@@ -52,6 +52,9 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--variants", default="reference,slower,wrong")
     ap.add_argument("--only", default="", help="file with one task name per line: only these tasks")
+    ap.add_argument("--copies", type=int, default=1,
+                    help="each candidate this many times, each copy a distinct source (a marker comment), "
+                         "so no copy profits from another's compiled kernel")
     args = ap.parse_args()
     only = None
     if args.only:
@@ -76,9 +79,11 @@ def main():
                 elif v == "wrong":
                     body += WRONG.format(entry=entry)
                 expect = "mismatch" if v == "wrong" else "pass"
-                out.write(json.dumps({"id": "%s.%s" % (name, v), "task": name,
-                                      "code": body, "expect": expect}) + "\n")
-                n += 1
+                for c in range(args.copies):
+                    ident = "%s.%s" % (name, v) if args.copies == 1 else "%s.%s.c%d" % (name, v, c)
+                    text = body if args.copies == 1 else body + "\n# scale-out copy %d\n" % c
+                    out.write(json.dumps({"id": ident, "task": name, "code": text, "expect": expect}) + "\n")
+                    n += 1
     print("candidates=%d file=%s" % (n, args.out))
 
 

@@ -7,29 +7,37 @@
 # plus a slower and a wrong variant of each (bench/make_scaleout_candidates.py),
 # with timings on. Every N starts from cold caches (fresh --cache-dir), so no N
 # profits from an earlier one's compiled kernels or oracle outputs.
+# SCALE=weak (default): N GPUs get N copies of the candidate set (each copy a
+# distinct source), so every N runs about as long as N = 1 and all of N = 1, 2,
+# 4, 8 fit one device call; SCALE=strong: the same set for every N.
 # Prints evaluations/min per N and efficiency = thr(N) / (N * thr(1)).
 #
 # Usage on a GPU host (device tool):
 #   BIN=.gpucarry/bin LD_LIBRARY_PATH=.gpucarry/lib bash bench/scaleout.sh
 # Env: BIN (build/bin), TASKS (tasks), NS ("1 2 4 8"), THREADS (4),
 #      OUT (/tmp/geak-scaleout), VARIANTS (reference,slower,wrong), PORT (free port),
-#      ONLY (a file of task names, e.g. bench/scaleout_tasks.txt: a subset that fits one call),
-#      GEAK_EVAL_PERF_REPS (timing samples per perf case, evaluator default)
+#      ONLY (a file of task names; default bench/scaleout_tasks.txt, sized so that
+#      N = 1, 2, 4, 8 fit one 600 s call; ONLY= for the whole suite), SCALE (weak),
+#      GEAK_EVAL_PERF_REPS (timing samples per perf case; 20 here)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build/bin}
 TASKS=${TASKS:-tasks}
 NS=${NS:-"1 2 4 8"}
 THREADS=${THREADS:-4}
+SCALE=${SCALE:-weak}
+ONLY=${ONLY-bench/scaleout_tasks.txt}
+export GEAK_EVAL_PERF_REPS=${GEAK_EVAL_PERF_REPS:-20}
 OUT=${OUT:-/tmp/geak-scaleout}
 mkdir -p "$OUT"
 
 ngpu=${NGPU:-$(nvidia-smi -L 2>/dev/null | grep -c "^GPU" || true)}
 [ "${ngpu:-0}" -gt 0 ] || ngpu=$(rocm-smi --showid 2>/dev/null | grep -c 'GPU\[' || true)
-echo "scaleout: gpus=$ngpu threads_per_evaluator=$THREADS"
-python3 bench/make_scaleout_candidates.py --tasks "$TASKS" --out "$OUT/candidates.jsonl" \
-    --variants "${VARIANTS:-reference,slower,wrong}" ${ONLY:+--only "$ONLY"} || exit 1
-ncand=$(wc -l < "$OUT/candidates.jsonl")
+echo "scaleout: gpus=$ngpu threads_per_evaluator=$THREADS scale=$SCALE perf_reps=$GEAK_EVAL_PERF_REPS tasks=${ONLY:-all}"
+candidates () {    # $1 = copies -> $OUT/candidates.jsonl
+    python3 bench/make_scaleout_candidates.py --tasks "$TASKS" --out "$OUT/candidates.jsonl" \
+        --variants "${VARIANTS:-reference,slower,wrong}" ${ONLY:+--only "$ONLY"} --copies "$1" || exit 1
+}
 
 free_port () { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -41,6 +49,8 @@ trap stop_all EXIT
 rm -f "$OUT/throughput.txt"
 for n in $NS; do
     if [ "$n" -gt "$ngpu" ]; then echo "scaleout: N=$n skipped (only $ngpu GPUs)"; continue; fi
+    if [ "$SCALE" = weak ]; then candidates "$n"; else candidates 1; fi
+    ncand=$(wc -l < "$OUT/candidates.jsonl")
     port=${PORT:-$(free_port)}
     ep="tcp://127.0.0.1:$port"
     "$BIN/geak-broker" --bind "tcp://127.0.0.1:$port" 2>"$OUT/broker.$n.log" & pids+=($!)
