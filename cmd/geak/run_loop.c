@@ -393,26 +393,70 @@ s_memory_history (const run_t *run, const run_lineage_t *l, const Geak__Attempt 
     return n;
 }
 
+//  Candidate median latency of an attempt that belongs in the optimizer's
+//  history (evaluated, correct, timed), else 0: the store indexes the same
+//  attempts by the same number (geak_store_attempt_put)
+static double
+s_history_ms (const Geak__Attempt *a)
+{
+    if (!a || !a->result || !a->result->exec_ok || !a->result->candidate || !a->status
+    ||  strcmp (a->status, "evaluated") != 0)
+        return 0;
+    double ms = a->result->candidate->median_ms;
+    return isfinite (ms) && ms > 0 ? ms : 0;
+}
+
+//  Fastest first; equal latencies by attempt id (as a Redis sorted set ranks them)
+static int
+s_faster_first (const void *pa, const void *pb)
+{
+    const Geak__Attempt *a = *(const Geak__Attempt *const *) pa;
+    const Geak__Attempt *b = *(const Geak__Attempt *const *) pb;
+    double x = s_history_ms (a), y = s_history_ms (b);
+    if (x != y)
+        return x < y ? -1 : 1;
+    return strcmp (a->attempt_id, b->attempt_id);
+}
+
+//  The optimizer's history from the attempts this run holds, which are the
+//  ones the store's history index lists (a resumed run loads every lineage):
+//  the task's `max` fastest evaluated, correct, timed attempts, slowest first,
+//  as geak_store_history returns them, without a Redis round trip per entry.
+//  0 when none is timed (under the interpreter).
+static size_t
+s_timed_history (const run_t *run, const run_lineage_t *l, const Geak__Attempt **out, size_t max)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < run->nlin; i++)
+        if (run->lin [i].task == l->task)
+            for (size_t j = 0; j < run->lin [i].n; j++)
+                total += s_history_ms (run->lin [i].att [j]) > 0;
+    if (total == 0)
+        return 0;
+    const Geak__Attempt **all = geak_malloc0 (total * sizeof *all);
+    size_t k = 0;
+    for (size_t i = 0; i < run->nlin; i++)
+        if (run->lin [i].task == l->task)
+            for (size_t j = 0; j < run->lin [i].n; j++)
+                if (s_history_ms (run->lin [i].att [j]) > 0)
+                    all [k++] = run->lin [i].att [j];
+    qsort (all, total, sizeof *all, s_faster_first);
+    size_t n = total < max ? total : max;
+    for (size_t i = 0; i < n; i++)
+        out [i] = all [n - 1 - i];
+    free (all);
+    return n;
+}
+
 static geak_rc_t
 s_send_optimize (run_t *run, run_lineage_t *l, const char *id)
 {
     const Geak__Attempt *best = l->att [l->scan.target];
     Geak__TaskRef task;
     s_task_ref (run, l->task, &task);
-    Geak__Attempt **stored = NULL;
-    size_t nstored = 0;
-    geak_rc_t rc = geak_store_history (run->store, run->cfg->run_id, s_task_name (run, l),
-                                       HISTORY_MAX, &stored, &nstored);
-    if (rc != GEAK_OK) {
-        geak_warn ("run_history_unavailable", "task=%s code=%s", s_task_name (run, l), geak_rc_name (rc));
-        nstored = 0;
-    }
     const Geak__Attempt *picked [HISTORY_MAX];
-    size_t nh = 0;
-    if (nstored > 0)
-        for (size_t i = 0; i < nstored && nh < HISTORY_MAX; i++)
-            picked [nh++] = stored [i];
-    else
+    size_t nh = s_timed_history (run, l, picked, HISTORY_MAX);
+    if (nh == 0)
         nh = s_memory_history (run, l, picked, HISTORY_MAX);
     Geak__HistoryEntry entries [HISTORY_MAX];
     Geak__HistoryEntry *history [HISTORY_MAX];
@@ -441,9 +485,7 @@ s_send_optimize (run_t *run, run_lineage_t *l, const char *id)
     geak_proto_envelope_init (&env, NULL, 0, "geak-run");
     env.body_case = GEAK__ENVELOPE__BODY_OPTIMIZE_REQUEST;
     env.optimize_request = &req;
-    rc = s_send (run, l, RUN_SVC_OPT, id, geak_clock_wall_ms () + ROLE_DEADLINE_MS, &env);
-    geak_store_attempts_free (&stored, nstored);
-    return rc;
+    return s_send (run, l, RUN_SVC_OPT, id, geak_clock_wall_ms () + ROLE_DEADLINE_MS, &env);
 }
 
 static geak_rc_t
