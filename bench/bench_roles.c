@@ -317,16 +317,6 @@ s_thread (void *arg)
 // ------------------------------------------------------------------ main
 
 static bool
-s_long (const char *name, const char *text, long min, long max, long *value)
-{
-    if (!text || geak_config_parse_long (text, min, max, value) != GEAK_OK) {
-        fprintf (stderr, "bench_roles: %s needs an integer in [%ld, %ld]\n", name, min, max);
-        return false;
-    }
-    return true;
-}
-
-static bool
 s_prob (const char *name, const char *text, double *value)
 {
     char *end = NULL;
@@ -362,10 +352,10 @@ main (int argc, char *argv [])
         if (!ok)
             ;
         else if (strcmp (arg, "--endpoint") == 0)     endpoint = value;
-        else if (strcmp (arg, "--threads") == 0)      ok = s_long (arg, value, 1, 64, &threads);
-        else if (strcmp (arg, "--eval-threads") == 0) ok = s_long (arg, value, 1, 64, &eval_threads);
-        else if (strcmp (arg, "--seed") == 0)         ok = s_long (arg, value, 0, 1L << 30, &seed);
-        else if (strcmp (arg, "--code-bytes") == 0)   ok = s_long (arg, value, 16, 1 << 20, &code_bytes);
+        else if (strcmp (arg, "--threads") == 0)      ok = geak_config_option_long ("bench_roles", arg, value, 1, 64, &threads);
+        else if (strcmp (arg, "--eval-threads") == 0) ok = geak_config_option_long ("bench_roles", arg, value, 1, 64, &eval_threads);
+        else if (strcmp (arg, "--seed") == 0)         ok = geak_config_option_long ("bench_roles", arg, value, 0, 1L << 30, &seed);
+        else if (strcmp (arg, "--code-bytes") == 0)   ok = geak_config_option_long ("bench_roles", arg, value, 16, 1 << 20, &code_bytes);
         else if (strcmp (arg, "--gen-pass") == 0)     ok = s_prob (arg, value, &policy.pass [0]);
         else if (strcmp (arg, "--fix-pass") == 0)     ok = s_prob (arg, value, &policy.pass [1]);
         else if (strcmp (arg, "--opt-pass") == 0)     ok = s_prob (arg, value, &policy.pass [2]);

@@ -26,6 +26,17 @@ geak_config_parse_long (const char *text, long min, long max, long *value)
     return GEAK_OK;
 }
 
+bool
+geak_config_option_long (const char *prog, const char *name, const char *text,
+                         long min, long max, long *value)
+{
+    if (!text || geak_config_parse_long (text, min, max, value) != GEAK_OK) {
+        fprintf (stderr, "%s: %s needs an integer in [%ld, %ld]\n", prog, name, min, max);
+        return false;
+    }
+    return true;
+}
+
 geak_rc_t
 geak_config_int (const char *name, long fallback, long min, long max, long *value)
 {

@@ -19,6 +19,10 @@ const char *geak_config_str (const char *name, const char *fallback);
 geak_rc_t geak_config_int (const char *name, long fallback, long min, long max, long *value);
 //  Parse a decimal integer strictly (whole string, in range).
 geak_rc_t geak_config_parse_long (const char *text, long min, long max, long *value);
+//  The same for a command-line value: false, with "<prog>: <name> needs an
+//  integer in [min, max]" on stderr, when text is NULL or out of range.
+bool geak_config_option_long (const char *prog, const char *name, const char *text,
+                              long min, long max, long *value);
 //  Secret from <name> or the file named by <name>_FILE (trailing newline
 //  stripped). Returns a malloc'd copy, or NULL with *rc = GEAK_E_NOT_FOUND
 //  when neither is set, GEAK_E_IO when the file cannot be read.

@@ -73,16 +73,6 @@ s_usage (FILE *out)
              GEAK_DEFAULT_BIND);
 }
 
-static bool
-s_int_option (const char *name, const char *text, long min, long max, long *value)
-{
-    if (!text || geak_config_parse_long (text, min, max, value) != GEAK_OK) {
-        fprintf (stderr, "geak-broker: %s needs an integer in [%ld, %ld]\n", name, min, max);
-        return false;
-    }
-    return true;
-}
-
 int
 main (int argc, char *argv [])
 {
@@ -120,32 +110,32 @@ main (int argc, char *argv [])
         }
         else
         if (strcmp (arg, "--heartbeat-ms") == 0) {
-            if (!s_int_option (arg, value, 1, 3600000, &heartbeat_ms))
+            if (!geak_config_option_long ("geak-broker", arg, value, 1, 3600000, &heartbeat_ms))
                 return 2;
         }
         else
         if (strcmp (arg, "--liveness") == 0) {
-            if (!s_int_option (arg, value, 1, 1000, &liveness))
+            if (!geak_config_option_long ("geak-broker", arg, value, 1, 1000, &liveness))
                 return 2;
         }
         else
         if (strcmp (arg, "--max-attempts") == 0) {
-            if (!s_int_option (arg, value, 1, 1000, &max_attempts))
+            if (!geak_config_option_long ("geak-broker", arg, value, 1, 1000, &max_attempts))
                 return 2;
         }
         else
         if (strcmp (arg, "--io-threads") == 0) {
-            if (!s_int_option (arg, value, 1, 64, &io_threads))
+            if (!geak_config_option_long ("geak-broker", arg, value, 1, 64, &io_threads))
                 return 2;
         }
         else
         if (strcmp (arg, "--cache-entries") == 0) {
-            if (!s_int_option (arg, value, 0, 10000000, &cache_entries))
+            if (!geak_config_option_long ("geak-broker", arg, value, 0, 10000000, &cache_entries))
                 return 2;
         }
         else
         if (strcmp (arg, "--cache-ttl-ms") == 0) {
-            if (!s_int_option (arg, value, 0, 86400000, &cache_ttl_ms))
+            if (!geak_config_option_long ("geak-broker", arg, value, 0, 86400000, &cache_ttl_ms))
                 return 2;
         }
         else

@@ -89,16 +89,6 @@ s_thread (void *arg)
     return NULL;
 }
 
-static bool
-s_long (const char *name, const char *text, long min, long max, long *value)
-{
-    if (!text || geak_config_parse_long (text, min, max, value) != GEAK_OK) {
-        fprintf (stderr, "testworker: %s needs an integer in [%ld, %ld]\n", name, min, max);
-        return false;
-    }
-    return true;
-}
-
 int
 main (int argc, char *argv [])
 {
@@ -119,11 +109,11 @@ main (int argc, char *argv [])
         else if (strcmp (arg, "--service") == 0)  service = value;
         else if (strcmp (arg, "--impl") == 0)     impl = value;
         else if (strcmp (arg, "--id") == 0)       id = value;
-        else if (strcmp (arg, "--delay-ms") == 0) ok = s_long (arg, value, 0, 3600000, &delay_ms);
-        else if (strcmp (arg, "--threads") == 0)  ok = s_long (arg, value, 1, 256, &threads);
-        else if (strcmp (arg, "--heartbeat-ms") == 0) ok = s_long (arg, value, 1, 3600000, &heartbeat_ms);
-        else if (strcmp (arg, "--liveness") == 0) ok = s_long (arg, value, 1, 1000, &liveness);
-        else if (strcmp (arg, "--reconnect-ms") == 0) ok = s_long (arg, value, 0, 3600000, &reconnect_ms);
+        else if (strcmp (arg, "--delay-ms") == 0) ok = geak_config_option_long ("testworker", arg, value, 0, 3600000, &delay_ms);
+        else if (strcmp (arg, "--threads") == 0)  ok = geak_config_option_long ("testworker", arg, value, 1, 256, &threads);
+        else if (strcmp (arg, "--heartbeat-ms") == 0) ok = geak_config_option_long ("testworker", arg, value, 1, 3600000, &heartbeat_ms);
+        else if (strcmp (arg, "--liveness") == 0) ok = geak_config_option_long ("testworker", arg, value, 1, 1000, &liveness);
+        else if (strcmp (arg, "--reconnect-ms") == 0) ok = geak_config_option_long ("testworker", arg, value, 0, 3600000, &reconnect_ms);
         else ok = false;
         if (!ok) {
             fprintf (stderr, "usage: testworker [--endpoint E] [--service S] [--impl I] [--id ID]\n"
