@@ -260,3 +260,46 @@ def test_candidates_through_the_evaluator(imported, tmp_path):
     assert "add_wrapper" in by["add-missing"]["message"]
     assert by["max-ok"]["error_class"] == "pass", by["max-ok"]
     assert by["max-wrong"]["error_class"] == "mismatch", by["max-wrong"]
+
+
+SELFCHECK_STUB = r'''
+"""Protocol stub of the fork server: answers every selfcheck with two timed runs."""
+import argparse, json, os
+ap = argparse.ArgumentParser()
+ap.add_argument("--req-fd", type=int); ap.add_argument("--resp-fd", type=int)
+ap.add_argument("--device-index", type=int); ap.add_argument("--cache-dir")
+a = ap.parse_args()
+rin, out = os.fdopen(a.req_fd, "r"), os.fdopen(a.resp_fd, "w")
+for line in rin:
+    req = json.loads(line)
+    if req["op"] == "ping":
+        out.write(json.dumps({"op": "pong", "device": {"vendor": "stub"}}) + "\n")
+    elif req["op"] == "selfcheck":
+        runs = [{"error_class": "pass", "timed": True, "speedup": s, "gbps": 100.0, "tflops": 1.0}
+                for s in (0.81, 1.0)]
+        out.write(json.dumps({"op": "selfcheck", "id": req["id"], "result": {
+            "status": "ok", "reason": "", "error_class": "pass", "results": runs}}) + "\n")
+    elif req["op"] == "quit":
+        break
+    out.flush()
+'''
+
+
+def test_check_gpu_reports_both_self_timings_and_their_geometric_mean(tmp_path):
+    # the two self-check runs time the reference against itself independently: one noisy run
+    # (0.81) must not stand alone for the task; the table and JSON give their geometric mean
+    stub = tmp_path / "stub"
+    (stub / "harness").mkdir(parents=True)
+    (stub / "harness" / "__init__.py").write_text("")
+    (stub / "harness" / "__main__.py").write_text(SELFCHECK_STUB)
+    tasks = tmp_path / "tasks"
+    shutil.copytree(os.path.join(ROOT, "tasks", "gelu"), tasks / "gelu")
+    report = tmp_path / "check.json"
+    rc, out, err = geak("tasks", "check", "--gpu", "--tasks", str(tasks), "--harness-dir",
+                        str(stub / "harness"), "--json", str(report))
+    assert rc == 0, out + err
+    row = json.loads(report.read_text())["tasks"][0]
+    assert row["status"] == "ok" and row["timed"] is True, row
+    assert row["speedups"] == [0.81, 1.0]
+    assert abs(row["speedup"] - 0.9) < 1e-9, row          # sqrt(0.81 * 1.0)
+    assert "0.900" in out
