@@ -250,6 +250,20 @@ geak_proto_attempt_unpack (const uint8_t *data, size_t size, geak_rc_t *rc)
     return attempt;
 }
 
+ProtobufCMessage *
+geak_proto_dup (const ProtobufCMessage *message)
+{
+    assert (message);
+    size_t size = protobuf_c_message_get_packed_size (message);
+    uint8_t *buf = malloc (size ? size : 1);
+    if (!buf)
+        return NULL;
+    protobuf_c_message_pack (message, buf);
+    ProtobufCMessage *copy = protobuf_c_message_unpack (message->descriptor, NULL, size, buf);
+    free (buf);
+    return copy;
+}
+
 int
 geak_proto_test (bool verbose)
 {
@@ -258,6 +272,7 @@ geak_proto_test (bool verbose)
     uint8_t *data = NULL;
     size_t size = 0;
     Geak__Envelope *env = NULL;
+    Geak__Candidate *dup = NULL;
     geak_rc_t err;
 
     //  Round trip of an eval request
@@ -325,6 +340,12 @@ geak_proto_test (bool verbose)
         goto done;
     geak_proto_free (&env);
 
+    //  Deep copy: equal content, no shared pointers
+    dup = (Geak__Candidate *) geak_proto_dup (&candidate.base);
+    if (!dup || dup == &candidate || strcmp (dup->code, candidate.code)
+    ||  dup->code == candidate.code || strcmp (dup->attempt_id, "a1"))
+        goto done;
+
     //  Class names round trip
     for (int i = 0; i < CLASS_COUNT; i++)
         if (geak_proto_class_from_name (geak_proto_class_name ((Geak__ErrorClass) i)) != i)
@@ -333,6 +354,8 @@ geak_proto_test (bool verbose)
         goto done;
     rc = 0;
 done:
+    if (dup)
+        protobuf_c_message_free_unpacked (&dup->base, NULL);
     geak_proto_free (&env);
     free (data);
     return rc;

@@ -48,6 +48,10 @@ const char *geak_proto_class_name (Geak__ErrorClass cls);
 int geak_proto_class_from_name (const char *name);
 const char *geak_proto_role_name (Geak__Role role);
 
+//  A deep copy of any message through its wire form (free it with
+//  protobuf_c_message_free_unpacked), or NULL when out of memory.
+ProtobufCMessage *geak_proto_dup (const ProtobufCMessage *message);
+
 //  Validate an Attempt blob read back from the store (same rules)
 Geak__Attempt *geak_proto_attempt_unpack (const uint8_t *data, size_t size, geak_rc_t *rc);
 

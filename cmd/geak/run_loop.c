@@ -31,18 +31,11 @@ volatile sig_atomic_t run_interrupted = 0;
 
 // ------------------------------------------------------------------ helpers
 
-//  Deep copy through the wire form (caller frees with geak__attempt__free_unpacked)
+//  Deep copy (caller frees with geak__attempt__free_unpacked)
 static Geak__Attempt *
 s_attempt_dup (const Geak__Attempt *attempt)
 {
-    size_t size = geak__attempt__get_packed_size (attempt);
-    uint8_t *buf = malloc (size ? size : 1);
-    if (!buf)
-        return NULL;
-    geak__attempt__pack (attempt, buf);
-    Geak__Attempt *copy = geak__attempt__unpack (NULL, size, buf);
-    free (buf);
-    return copy;
+    return (Geak__Attempt *) geak_proto_dup (&attempt->base);
 }
 
 static void
@@ -58,13 +51,7 @@ s_keep_device (run_t *run, const Geak__DeviceFacts *device)
 {
     if (run->device || !device || !device->arch || !*device->arch)
         return;
-    size_t size = geak__device_facts__get_packed_size (device);
-    uint8_t *buf = malloc (size ? size : 1);
-    if (!buf)
-        return;
-    geak__device_facts__pack (device, buf);
-    run->device = geak__device_facts__unpack (NULL, size, buf);
-    free (buf);
+    run->device = (Geak__DeviceFacts *) geak_proto_dup (&device->base);
 }
 
 static const char *
@@ -369,8 +356,8 @@ s_send_reflect (run_t *run, run_lineage_t *l, const char *id)
     return s_send (run, l, RUN_SVC_REFL, id, geak_clock_wall_ms () + ROLE_DEADLINE_MS, &env);
 }
 
-//  Correct attempts of this (run, task) held in memory (untimed runs have
-//  no store history): borrowed pointers, at most max, this lineage's best first
+//  Correct attempts of this (run, task) held in memory, for untimed runs
+//  (no s_timed_history): borrowed pointers, at most max, this lineage's best last
 static size_t
 s_memory_history (const run_t *run, const run_lineage_t *l, const Geak__Attempt **out, size_t max)
 {

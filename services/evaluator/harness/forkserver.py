@@ -925,6 +925,7 @@ def main(argv=None):
     os.set_inheritable(a.req_fd, False)
     os.set_inheritable(a.resp_fd, False)
     srv = Server(a.req_fd, a.resp_fd, a.device_index, a.cache_dir)
+    child.sandbox.warm_up()
     _log("ready", pid=os.getpid(), interpret=srv.interpret_env, cache=srv.cache_dir)
     srv.serve()
     reap_discarded(time.monotonic() + 10)

@@ -5,6 +5,7 @@ files -> network namespace -> (GPU init) -> rlimits -> uid drop -> chdir ->
 audit hook.  Each step reports what it managed in `notes` so the result can
 say how strong the sandbox really was.
 """
+import functools
 import os
 import stat
 import resource
@@ -105,14 +106,26 @@ def _unreadable_by_others(path):
     return None
 
 
+@functools.lru_cache(maxsize=1)
+def _triton_blocked():
+    """_unreadable_by_others for the triton package, once per process; the fork server asks
+    before it forks (warm_up), so its children inherit the answer."""
+    import triton
+    return _unreadable_by_others(os.path.dirname(triton.__file__))
+
+
+def warm_up():
+    """Work done once in the fork server, before any child: see _triton_blocked."""
+    _triton_blocked()
+
+
 def drop_privileges(uid, dirs, notes):
     if uid is None or os.geteuid() != 0:
         return
     # Triton reads the sources of its own @jit helpers (tl.sort, ...) while it compiles or
     # interprets a kernel: under a uid that cannot read the install every such kernel would fail
     # as if the candidate were wrong. Keep the uid then, and say so in the sandbox notes.
-    import triton
-    blocked = _unreadable_by_others(os.path.dirname(triton.__file__))
+    blocked = _triton_blocked()
     if blocked:
         notes.append("uid kept: %s not readable by uid %d" % (blocked, uid))
         return
