@@ -15,7 +15,7 @@ BUILD   ?= build
 SAN     ?= 0
 CC      ?= cc
 PYTHON  ?= python3
-PKGS    := libzmq libprotobuf-c hiredis libcurl libcjson
+PKGS    := libzmq libprotobuf-c hiredis libcurl libcjson libseccomp
 
 ifeq ($(SAN),1)
   OPT      := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined

@@ -4,7 +4,8 @@ set -euo pipefail
 
 APT_PKGS=(build-essential pkg-config clang libclang-rt-14-dev
           libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libhiredis-dev
-          libcurl4-openssl-dev libcjson-dev libcmocka-dev redis-server iproute2 procps)
+          libcurl4-openssl-dev libcjson-dev libcmocka-dev redis-server iproute2 procps
+          bubblewrap libseccomp-dev)
 PY_PKGS=("torch==2.13.0" triton numpy pytest pyzmq pyyaml kubernetes-validate)
 # tests/py/test_k8s_manifests.py renders deploy/k8s with `kubectl kustomize`:
 # Debian 12's kubernetes-client provides it, unless a kubectl is already

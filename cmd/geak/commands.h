@@ -12,6 +12,8 @@ int geak_cmd_run (int argc, char **argv);      //  the GEAK agent loop (pass@k s
 int geak_cmd_report (int argc, char **argv);    //  metrics, plots and final candidates of a run
 int geak_cmd_status (int argc, char **argv);    //  runs, or one run's progress
 int geak_cmd_keygen (int argc, char **argv);    //  a CURVE key pair file
+int geak_cmd_sandbox_bpf (int argc, char **argv);  //  the candidate seccomp filter
+int geak_cmd_sandbox_bpf (int argc, char **argv);   //  the candidate seccomp filter
 int geak_cmd_tasks (int argc, char **argv);     //  benchmark import, task list, reference self-checks
 
 #endif

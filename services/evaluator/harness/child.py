@@ -149,12 +149,24 @@ def _install_poison():
     return state
 
 
-def _load_module(path, name="candidate", append=None):
+def _load_module(path, name="candidate", append=None, src=None):
     """append: (file name, source bytes) of the task's "append" file (docs/tasks.md): its code runs
-    after the file's, in the same module, compiled under its own name so line numbers stay exact."""
+    after the file's, in the same module, compiled under its own name so line numbers stay exact.
+    src: the source when it does not come from the file at path (the candidate's, sent by the
+    trusted side; its lines are registered in linecache for tracebacks and @triton.jit)."""
     import importlib.util
-    with open(path, "rb") as f:
-        src = f.read()
+    import linecache
+    if src is None:
+        with open(path, "rb") as f:
+            src = f.read()
+    else:
+        text = src.decode("utf-8", errors="replace")
+        linecache.cache[path] = (len(text), None, text.splitlines(True), path)
+        try:  # Triton's @jit reads the source through inspect: keep a copy where it looks
+            with open(path, "wb") as f:
+                f.write(src)
+        except OSError:
+            pass
     code = compile(src, path, "exec", dont_inherit=True)
     extra = None
     if append is not None:
@@ -254,14 +266,28 @@ class _Timer:
 def _serve_timing(ctl, data_w, key, entry, make_inputs, device, timer, sync):
     """Timing loop shared by the candidate and the reference child."""
     inputs = {}
+    perf_cpu = {}
     while True:
-        cmd, _ = ctl.recv()
+        cmd, blob = ctl.recv()
         c = cmd.get("cmd")
         if c == "exit":
             return
+        if c == "perf_inputs":  # the candidate's perf inputs, drawn by the trusted side (CPU copies)
+            inputs.clear()
+            perf_cpu = dict(zip(cmd["runs"], wire.unpack_value(cmd["value"], blob)))
+            del blob
+            continue
         if c == "time":
             j = cmd["run"]
+            if j not in inputs and j in perf_cpu:
+                inputs.clear()
+                v = _to_device(perf_cpu[j], device)
+                inputs[j] = v if isinstance(v, tuple) else tuple(v)
             if j not in inputs:
+                if make_inputs is None:
+                    wire.send(data_w, key, {"ev": "error", "phase": "timing", "class": "runtime_error",
+                                            "message": "no inputs for perf run %r" % (j,)})
+                    return
                 inputs.clear()
                 r = cmd["spec"]
                 inputs[j] = make_inputs(r["case"], r["seed"], device)
@@ -283,20 +309,18 @@ def _serve_timing(ctl, data_w, key, entry, make_inputs, device, timer, sync):
 
 # ------------------------------------------------------------------ candidate child
 
-def candidate_main(req, task, key, ctl_r, data_w, facts, cache_dir):
-    """Runs in the forked candidate child.  Never returns."""
+def candidate_main(spec, ctl_r, data_w, work):
+    """Runs in a child of the candidate server (zygote.py), inside the sandbox.  Never returns.
+    Everything it reports is advisory: the trusted side checks the outputs itself."""
     code = 0
+    key = bytes.fromhex(spec.get("key", ""))
     try:
-        os.setpgid(0, 0)
-    except OSError:
-        pass
-    try:
-        _candidate(req, task, key, ctl_r, data_w, facts, cache_dir)
-    except BaseException as e:  # last resort: the harness itself failed in the child
+        _candidate(spec, key, ctl_r, data_w, work)
+    except BaseException as e:  # last resort: the runner itself failed in the child
         try:
-            wire.send(data_w, key, {"ev": "error", "phase": "setup", "class": "harness_error",
-                                    "message": "candidate child setup failed: %r" % (e,),
-                                    "trace": trim_trace(traceback.format_exc())})
+            wire.send(data_w, key, {"ev": "error", "phase": "setup", "class": "runtime_error",
+                                    "message": "candidate runner failed: %s" % _safe_repr(e),
+                                    "trace": trim_trace(_safe_trace())})
         except Exception:
             pass
         code = 3
@@ -309,53 +333,70 @@ def candidate_main(req, task, key, ctl_r, data_w, facts, cache_dir):
         os._exit(code)
 
 
-def _candidate(req, task, key, ctl_r, data_w, facts, cache_dir):
+def _safe_repr(e):
+    """repr of an exception whose __repr__/__str__ may raise or recurse (candidate objects)."""
+    try:
+        return repr(e)[:2000]
+    except BaseException:
+        return "<%s (unprintable)>" % type(e).__name__
+
+
+def _safe_str(e):
+    try:
+        return str(e)[:2000]
+    except BaseException:
+        return "(unprintable %s)" % type(e).__name__
+
+
+def _safe_trace():
+    try:
+        return traceback.format_exc()
+    except BaseException:
+        return "(traceback unavailable)"
+
+
+def _to_device(value, device):
+    """Inputs arrive as CPU tensors (wire.unpack_value); place them on the device."""
+    import torch
+    if isinstance(value, torch.Tensor):
+        return value.to(device) if device != "cpu" else value
+    if isinstance(value, tuple):
+        return tuple(_to_device(v, device) for v in value)
+    if isinstance(value, list):
+        return [_to_device(v, device) for v in value]
+    return value
+
+
+def _candidate(spec, key, ctl_r, data_w, work):
     import tempfile
-    sandbox_dir = os.path.realpath(req["sandbox_dir"])
-    code_file = os.path.join(sandbox_dir, req.get("code_file") or "candidate.py")
     sandbox.close_foreign_fds([ctl_r, data_w])
-    sandbox.redirect_stdio(sandbox_dir)
-    notes = [sandbox.unshare_net()]
-    interpreted = bool(facts.get("interpreted"))
-    device = _init_device(int(facts.get("device_index", 0)), interpreted)
+    sandbox.redirect_stdio(work)
+    notes = []
+    interpreted = bool(spec.get("interpreted"))
+    device = _init_device(int(spec.get("device_index", 0)), interpreted)
     sync = _sync_fn(device)
-    tmp = os.path.join(sandbox_dir, ".tmp")
+    tmp = os.path.join(work, ".tmp")
     os.makedirs(tmp, exist_ok=True)
     os.environ["TMPDIR"] = tmp
-    os.environ["TRITON_HOME"] = os.path.join(sandbox_dir, ".triton")
-    os.environ["HOME"] = sandbox_dir
+    os.environ["TRITON_HOME"] = os.path.join(work, ".triton")
+    os.environ["TRITON_CACHE_DIR"] = os.path.join(work, ".triton", "cache")
+    os.environ["HOME"] = work
     tempfile.tempdir = tmp
     import torch
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
-    spec = task.spec
-    make_inputs = spec.make_inputs
     digest = wire.digest_tensors
     pack = wire.pack_value
     send = wire.send
-    from . import warmup
-    warm_cache = os.path.join(cache_dir, "triton-warmup")
-    os.environ["TRITON_CACHE_DIR"] = warm_cache
-    warmup.run(device)
-    # compiled kernels are cached per candidate source: only the very same code reuses them
-    import hashlib
-    with open(code_file, "rb") as f:
-        src_key = hashlib.sha256(f.read()).hexdigest()[:32]
-    cand_base = cache_dir.rstrip(os.sep) + "-candidates"
-    os.makedirs(cand_base, exist_ok=True)
-    try:
-        os.chmod(cand_base, 0o711)
-    except OSError:
-        pass
-    cand_cache = os.path.join(cand_base, src_key)
-    os.makedirs(cand_cache, mode=0o700, exist_ok=True)
-    os.environ["TRITON_CACHE_DIR"] = cand_cache
+    if not interpreted:
+        from . import warmup
+        warmup.run(device)
     counter = _launch_counter(interpreted)
     poison = _install_poison()
-    timer = _Timer(device, facts.get("l2_bytes", 0), facts.get("clock_mhz", 0))
+    timer = _Timer(device, spec.get("l2_bytes", 0), spec.get("clock_mhz", 0))
     ctl = wire.Reader(ctl_r, key)
-    sandbox.apply_rlimits(req.get("limits") or {}, notes)
-    sandbox.drop_privileges(req.get("drop_uid"), [sandbox_dir, cand_cache], notes)
-    os.chdir(sandbox_dir)
+    sandbox.apply_rlimits(spec.get("limits") or {}, notes)
+    os.chdir(work)
+    code_file = os.path.join(work, "candidate.py")
 
     def report(event, detail):
         try:
@@ -363,42 +404,52 @@ def _candidate(req, task, key, ctl_r, data_w, facts, cache_dir):
         except Exception:
             pass
 
-    sys.dont_write_bytecode = True  # a refused .pyc write must not read as a violation
-    sandbox.install_audit_hook(sandbox_dir, code_file, [cache_dir, task.dir], report, [cand_cache])
+    sys.dont_write_bytecode = True
+    # advisory: the audit hook reports attempts the operating system refuses anyway
+    sandbox.install_audit_hook(work, code_file, [], report, [])
     send(data_w, key, {"ev": "ready", "notes": notes})
 
-    # ---- load the candidate (it has not seen the seed yet)
+    # ---- the code (it has not seen any input yet)
+    cmd, blob = ctl.recv()
+    if cmd.get("cmd") != "code":
+        return
+    entry_name = cmd.get("entry")
+    n_src = int(cmd.get("src_len", 0))
+    source, append = blob[:n_src], None
+    if cmd.get("append_name"):
+        append = (cmd["append_name"], blob[n_src:])
     try:
-        mod = _load_module(code_file, append=_append_of(task))
-        entry = getattr(mod, task.entry, None)
+        mod = _load_module(code_file, append=append, src=source)
+        entry = getattr(mod, entry_name, None)
         if not callable(entry):
             send(data_w, key, {"ev": "error", "phase": "load", "class": "import_error",
-                               "message": "entry point %s() is not defined by the candidate" % task.entry})
+                               "message": "entry point %s() is not defined by the candidate" % entry_name})
             return
     except BaseException as e:
         if isinstance(e, SystemExit):
             send(data_w, key, {"ev": "error", "phase": "load", "class": "runtime_error",
                                "message": "candidate called exit() while loading"})
             return
-        send(data_w, key, {"ev": "error", "phase": "load", "class": classify_exception(e, "load"),
-                           "message": "%s: %s" % (type(e).__name__, str(e)[:2000]),
-                           "trace": trim_trace(traceback.format_exc())})
+        send(data_w, key, {"ev": "error", "phase": "load", "class": _classify_safe(e, "load"),
+                           "message": "%s: %s" % (type(e).__name__, _safe_str(e)),
+                           "trace": trim_trace(_safe_trace())})
         return
     send(data_w, key, {"ev": "loaded"})
 
-    cmd, _ = ctl.recv()
+    # ---- the runs: inputs drawn by the trusted oracle process, sent here as bytes
+    cmd, blob = ctl.recv()
     if cmd.get("cmd") != "run":
         return
     runs = cmd["runs"]
+    all_inputs = wire.unpack_value(cmd["inputs"], blob)
+    del blob
     det = bool(cmd.get("determinism"))
     for i, r in enumerate(runs):
         send(data_w, key, {"ev": "phase", "phase": "inputs", "run": i})
-        inputs = make_inputs(r["case"], r["seed"], device)
+        inputs = _to_device(all_inputs[i], device)
         if not isinstance(inputs, tuple):
             inputs = tuple(inputs)
         before = digest(inputs)
-        nonempty = _total_numel(inputs) > 0
-        outs = []
         for rep in range(2 if det else 1):
             send(data_w, key, {"ev": "phase", "phase": "call", "run": i})
             counter["n"] = 0
@@ -411,21 +462,33 @@ def _candidate(req, task, key, ctl_r, data_w, facts, cache_dir):
                 if isinstance(e, SystemExit):
                     cls, msg = "runtime_error", "candidate called exit() during the call"
                 else:
-                    cls, msg = classify_exception(e, "call"), "%s: %s" % (type(e).__name__, str(e)[:2000])
+                    cls, msg = _classify_safe(e, "call"), "%s: %s" % (type(e).__name__, _safe_str(e))
                 send(data_w, key, {"ev": "error", "phase": "call", "run": i, "class": cls,
-                                   "message": msg, "trace": trim_trace(traceback.format_exc())})
+                                   "message": msg, "trace": trim_trace(_safe_trace())})
                 return
             poison["on"] = False
             launches = counter["n"]
             after = digest(inputs)
-            desc, blob = pack(out)
+            try:
+                desc, oblob = pack(out)
+            except BaseException as e:
+                send(data_w, key, {"ev": "error", "phase": "call", "run": i, "class": "runtime_error",
+                                   "message": "the output cannot be read: %s: %s" % (type(e).__name__, _safe_str(e))})
+                return
             send(data_w, key, {"ev": "out", "run": i, "rep": rep, "launches": launches,
-                               "nonempty": nonempty, "in_before": before, "in_after": after,
-                               "value": desc}, blob)
-            outs.append(out)
-        del outs, inputs
+                               "in_before": before, "in_after": after, "value": desc}, oblob)
+            del out, oblob
+        del inputs
+    del all_inputs
     send(data_w, key, {"ev": "checked"})
-    _serve_timing(ctl, data_w, key, entry, make_inputs, device, timer, sync)
+    _serve_timing(ctl, data_w, key, entry, None, device, timer, sync)
+
+
+def _classify_safe(e, phase):
+    try:
+        return classify_exception(e, phase)
+    except BaseException:
+        return "runtime_error"
 
 
 # ------------------------------------------------------------------ reference / oracle child
@@ -478,12 +541,22 @@ def _reference(task, key, ctl_r, data_w, facts, want_reference):
         c = cmd.get("cmd")
         if c == "oracle":
             torch.use_deterministic_algorithms(True, warn_only=True)
-            for i, r in enumerate(cmd["runs"]):
+            # the inputs first, all of them: the trusted server forwards them to the candidate
+            # while this process computes the oracle outputs
+            made, digests = [], []
+            for r in cmd["runs"]:
                 inputs = spec.make_inputs(r["case"], r["seed"], device)
                 if not isinstance(inputs, tuple):
                     inputs = tuple(inputs)
+                made.append(inputs)
+                digests.append(wire.digest_tensors(inputs))
+            desc, blob = wire.pack_value(made, keep_strides=True)
+            wire.send(data_w, key, {"ev": "inputs", "value": desc, "digests": digests}, blob)
+            del blob
+            for i, r in enumerate(cmd["runs"]):
+                inputs = made[i]
                 perf = r.get("kind") == "perf"
-                d = "" if perf else wire.digest_tensors(inputs)
+                d = digests[i]
                 with torch.no_grad():
                     out = spec.oracle(*inputs)
                 sync()
@@ -492,6 +565,7 @@ def _reference(task, key, ctl_r, data_w, facts, want_reference):
                 desc, blob = wire.pack_value(out)
                 wire.send(data_w, key, {"ev": "oracle", "run": i, "digest": d, "value": desc,
                                         "t_ms": (time.monotonic() - t0) * 1e3}, blob)
+                made[i] = None
                 del inputs, out
             # deterministic mode also NaN-fills every torch.empty: keep it out of the timed reference
             torch.use_deterministic_algorithms(False)

@@ -27,7 +27,7 @@ import triton  # noqa: E402,F401
 import triton.language  # noqa: E402,F401
 from triton.runtime import interpreter as _interp  # noqa: E402,F401
 
-from . import child, compare, gpulock, screen, stats, task as tasklib, wire  # noqa: E402
+from . import child, compare, gpulock, isolate, screen, stats, task as tasklib, wire  # noqa: E402
 
 # Pure-Python modules that torch/triton import lazily on their first GPU operation (torch._dynamo
 # pulls in sympy: seconds): import them once here, before any fork, so no child pays for them.
@@ -55,6 +55,15 @@ WARMUP_CALLS = 10
 ROUND_SAMPLES = 10
 SAMPLE_OVERHEAD_MS = 0.6  # flush + synchronise + pre-sample spin + pipe round trip, per sample
 PRIORITY = ["sandbox_violation", "input_mutated", "mismatch", "no_kernel_launched", "nondeterministic"]
+# a candidate output frame may be this much larger than the oracle's output (plus 1 MiB) before
+# it is refused unread: nothing from a candidate is buffered before its size is checked
+OUTPUT_SLACK = 4
+# trusted clock cross-check of timing (docs/security.md): a candidate whose reported kernel time
+# explains less than this share of the wall time the trusted side saw (beyond the reference's own
+# overhead) is `implausible_timing`
+WALL_EXPLAINED_MIN = 0.5
+WALL_SLACK_MS = 0.5
+PEAK_MARGIN = 1.15
 SIGNAL_NAMES = {getattr(signal, n): n for n in dir(signal) if n.startswith("SIG") and not n.startswith("SIG_")}
 
 
@@ -97,11 +106,11 @@ class Child:
         self.phase = "setup"
         self.marks = []
 
-    def send(self, obj):
+    def send(self, obj, blob=b"", deadline=None):
         try:
-            wire.send(self.ctl_w, self.key, obj)
+            wire.send(self.ctl_w, self.key, obj, blob, deadline)
             return True
-        except OSError:
+        except (OSError, wire.WireTimeout):
             return False
 
     def recv(self, deadline):
@@ -169,6 +178,31 @@ class Child:
 _DISCARDED = []
 
 
+class SandboxedChild(Child):
+    """A candidate: a child of the candidate server inside the sandbox (isolate.py).  It is not our
+    child, so its exit status comes from the server (advisory: it only picks among failure classes)."""
+
+    def __init__(self, pid, key, ctl_w, data_r, sandbox):
+        super().__init__(pid, key, ctl_w, data_r, "candidate")
+        self.sandbox = sandbox
+        self.tail = ""
+
+    def poll(self):
+        return self.status
+
+    def wait(self, deadline):
+        if self.status is None:
+            st, tail = self.sandbox.wait(self.pid, max(0.1, deadline - time.monotonic()))
+            self.status, self.tail = st, tail or self.tail
+        return self.status
+
+    def kill(self):
+        self.sandbox.kill_current()
+
+    def discard(self):
+        self.close()
+
+
 def reap_discarded(deadline=None):
     """Reap killed children without blocking (or until `deadline`). -> how many are still there."""
     while _DISCARDED:
@@ -220,10 +254,15 @@ def describe_status(st):
 # ------------------------------------------------------------------ server
 
 class Server:
-    def __init__(self, req_fd, resp_fd, device_index=0, cache_dir=None):
+    def __init__(self, req_fd, resp_fd, device_index=0, cache_dir=None, seccomp_bpf=None,
+                 sandbox_uid=65534, require_isolation=False):
         self.req_fd = req_fd
         self.resp_fd = resp_fd
         self.device_index = device_index
+        self.seccomp_bpf = seccomp_bpf
+        self.sandbox_uid = sandbox_uid
+        self.require_isolation = require_isolation
+        self._sandbox = None
         self.cache_dir = os.path.realpath(cache_dir or os.path.join(
             tempfile.gettempdir(), "geak-harness-cache-%d" % os.getuid()))
         os.makedirs(self.cache_dir, mode=0o700, exist_ok=True)
@@ -277,7 +316,7 @@ class Server:
             try:
                 if op == "ping":
                     self.respond({"op": "pong", "device": self.facts(), "pid": os.getpid(),
-                                  "served": self.served})
+                                  "served": self.served, "isolation": self.isolation()})
                 elif op == "eval":
                     self.handle_eval(req)
                 elif op == "selfcheck":
@@ -294,6 +333,47 @@ class Server:
                               "message": "harness failure: %r" % (e,),
                               "trace": child.trim_trace(traceback.format_exc())})
             self.served += 1
+
+    # ---- the candidate sandbox (isolate.py)
+    def sandbox(self):
+        """The running candidate server, started (or restarted) when needed.  Raises
+        isolate.IsolationError (ours: harness_error) when it cannot start."""
+        if self._sandbox is None:
+            self._sandbox = isolate.Sandbox(self.sandbox_uid, self.seccomp_bpf,
+                                            bool(self.facts().get("interpreted")),
+                                            require=self.require_isolation)
+        self._sandbox.ensure()
+        return self._sandbox
+
+    def isolation(self):
+        """-> {"layers", "missing", "notes", "starts"} of the sandbox, or {"error"}."""
+        try:
+            sb = self.sandbox()
+        except isolate.IsolationError as e:
+            return {"error": str(e), "missing": list(isolate.LAYERS), "layers": {}}
+        missing = list(sb.missing)
+        if not self.seccomp_bpf and "seccomp" not in missing:
+            missing.append("seccomp")
+        return {"layers": sb.layers, "missing": missing, "notes": sb.notes, "starts": sb.starts}
+
+    def spawn_candidate(self, facts, req):
+        """A fresh candidate process in the sandbox, on two new private pipes."""
+        sb = self.sandbox()
+        key = os.urandom(32)
+        ctl_r, ctl_w = os.pipe()
+        data_r, data_w = os.pipe()
+        os.set_blocking(ctl_w, False)
+        spec = {"key": key.hex(), "interpreted": bool(facts.get("interpreted")),
+                "device_index": self.device_index, "l2_bytes": facts.get("l2_bytes", 0),
+                "clock_mhz": facts.get("clock_mhz", 0), "limits": req.get("limits") or {}}
+        try:
+            pid = sb.fork(ctl_r, data_w, spec)
+        except (isolate.IsolationError, OSError) as e:
+            os.close(ctl_w)
+            os.close(data_r)
+            sb.stop()
+            raise HarnessFault("candidate sandbox: %s" % e)
+        return SandboxedChild(pid, key, ctl_w, data_r, sb)
 
     # ---- device facts (probed in a child so this process stays CUDA-free)
     def facts(self):
@@ -322,17 +402,21 @@ class Server:
                             "%s-%d-%s.bin" % (dev, seed, fp))
 
     def _cache_load(self, path, n):
+        """-> (inputs frame (msg, blob), oracle outputs) or None."""
         try:
-            fd = os.open(path, os.O_RDONLY)
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
         except OSError:
             return None
         try:
             r = wire.Reader(fd, b"geak-oracle-cache")
+            inputs = r.recv()
+            if inputs[0].get("ev") != "inputs":
+                return None
             out = []
             for _ in range(n):
                 msg, blob = r.recv()
                 out.append((msg["digest"], wire.unpack_value(msg["value"], blob)))
-            return out
+            return inputs, out
         except Exception:
             return None
         finally:
@@ -365,6 +449,23 @@ class Server:
         if need_oracle:
             ref.send({"cmd": "oracle", "runs": [r for r in runs if r["kind"] != "perf"]})
         return ref
+
+    def collect_inputs(self, ref, deadline):
+        """The inputs frame the oracle child sends first: -> (msg, blob)."""
+        try:
+            msg, blob = ref.recv(deadline)
+        except EOFError:
+            sig, code = describe_status(ref.wait(time.monotonic() + 5))
+            raise HarnessFault("oracle child died (%s)" % (sig or "exit %s" % code))
+        except wire.WireTimeout:
+            raise HarnessFault("oracle child timed out")
+        except wire.WireError as e:
+            raise HarnessFault("oracle child stream: %s" % e)
+        if msg.get("ev") == "error":
+            raise HarnessFault("%s\n%s" % (msg.get("message"), msg.get("trace", "")))
+        if msg.get("ev") != "inputs" or not isinstance(msg.get("digests"), list):
+            raise HarnessFault("unexpected frame from the oracle child: %r" % (msg.get("ev"),))
+        return {"ev": "inputs", "value": msg["value"], "digests": msg["digests"]}, blob
 
     def collect_oracle(self, ref, runs, deadline):
         frames, outs = [], []
@@ -432,6 +533,7 @@ class Server:
 
     def evaluate(self, req, on_started=None, use_cache=True, code_path=None):
         """-> (result dict, oracle outputs or None)."""
+        t_start = time.monotonic()
         res = base_result()
         facts = self.facts()
         res["device"] = facts
@@ -449,19 +551,14 @@ class Server:
         if not sandbox_dir or not os.path.isdir(sandbox_dir):
             res["error_message"] = "sandbox_dir %r is not a directory" % (sandbox_dir,)
             return res, None
-        res["_sandbox_dir"] = sandbox_dir
         code_path = code_path or os.path.join(sandbox_dir, req.get("code_file") or "candidate.py")
-        try:
-            with open(code_path, "rb") as f:
-                source = f.read(4 << 20).decode("utf-8", errors="replace")
-        except OSError:
-            source = ""
-        if req.get("static_screen", True):
-            problem = screen.screen(source)
-        else:
-            problem = screen.screen(source)
-            if problem and problem[0] == "forbidden_construct":
-                problem = None
+        source_bytes = _read_code(code_path)
+        source = source_bytes.decode("utf-8", errors="replace")
+        problem = screen.screen(source)
+        if problem and problem[0] == "forbidden_construct" and not req.get("static_screen", True):
+            problem = None
+        phases = res.setdefault("phases_ms", {})
+        phases["screen"] = round((time.monotonic() - t_start) * 1e3, 2)
         if problem:
             res["error_class"], res["error_message"] = problem
             return res, None
@@ -472,7 +569,7 @@ class Server:
         runs = self.make_runs(task, seed, interpreted, with_perf=timed)
         n_check = sum(1 for r in runs if r["kind"] != "perf")
         cache_path = self._cache_path(task, facts, seed, runs[:n_check])
-        oracle = self._cache_load(cache_path, n_check) if use_cache else None
+        cached = self._cache_load(cache_path, n_check) if use_cache else None
         ref = None
         cand = None
         # on a GPU every child's work is under the per-GPU lock: shared now (other fork servers'
@@ -483,40 +580,61 @@ class Server:
             if lock is not None:
                 t_lock = time.monotonic()
                 lock.acquire_shared()
-                res.setdefault("phases_ms", {})["lock_shared_wait"] = round((time.monotonic() - t_lock) * 1e3, 1)
-            if oracle is None or timed:
-                ref = self.start_reference(task, facts, runs, oracle is None, want_reference=timed)
-            cand = spawn(lambda key, ctl_r, data_w: child.candidate_main(
-                req, task, key, ctl_r, data_w, dict(facts, device_index=self.device_index),
-                self.cache_dir), "candidate")
+                phases["lock_shared_wait"] = round((time.monotonic() - t_lock) * 1e3, 1)
+            if cached is None or timed:
+                ref = self.start_reference(task, facts, runs, cached is None, want_reference=timed)
+            t_spawn = time.monotonic()
+            try:
+                cand = self.spawn_candidate(facts, req)
+            except HarnessFault:
+                if self.require_isolation:
+                    raise
+                cand = self.spawn_candidate(facts, req)  # one restart of the candidate server
+            phases["spawn"] = round((time.monotonic() - t_spawn) * 1e3, 1)
+            res["sandbox"] = self._sandbox.describe()
+            res["isolation_missing"] = list(self._sandbox.missing)
             if on_started:
-                on_started(cand.pid)
-            res["sandbox"] = ""
-            got_oracle = [oracle]
+                on_started(self._sandbox.pgid)
+            state = {"inputs": cached[0] if cached else None, "oracle": cached[1] if cached else None,
+                     "frames": None}
+
+            def get_inputs():
+                if state["inputs"] is None:
+                    t_in = time.monotonic()
+                    state["inputs"] = self.collect_inputs(ref, deadline)
+                    phases["inputs_wait"] = round((time.monotonic() - t_in) * 1e3, 1)
+                return state["inputs"]
 
             def get_oracle():
-                # called once the candidate has its run list: its calls overlap the oracle's work
-                if got_oracle[0] is None:
+                # called once the candidate has its inputs: its calls overlap the oracle's work
+                if state["oracle"] is None:
                     t_or = time.monotonic()
-                    got_oracle[0], frames = self.collect_oracle(ref, runs[:n_check], deadline)
-                    res.setdefault("phases_ms", {})["oracle_wait"] = round((time.monotonic() - t_or) * 1e3, 1)
-                    res["phases_ms"]["oracle_child"] = round(getattr(self, "last_oracle_ms", 0) or 0, 1)
+                    state["oracle"], frames = self.collect_oracle(ref, runs[:n_check], deadline)
+                    phases["oracle_wait"] = round((time.monotonic() - t_or) * 1e3, 1)
+                    phases["oracle_child"] = round(getattr(self, "last_oracle_ms", 0) or 0, 1)
                     if use_cache:
                         try:
-                            self._cache_store(cache_path, frames)
+                            self._cache_store(cache_path, [state["inputs"]] + frames)
                         except OSError as e:
                             _log("cache_store_failed", error=repr(e))
-                return got_oracle[0]
+                return state["oracle"]
 
-            self.drive_candidate(cand, ref, task, runs, n_check, get_oracle, req, res, deadline, timed)
-            oracle = got_oracle[0]
+            self.drive_candidate(cand, ref, task, runs, n_check, get_inputs, get_oracle, req, res, deadline,
+                                 timed, source_bytes)
+            oracle = state["oracle"]
         except HarnessFault as e:
             res.update(error_class="harness_error", error_message=str(e)[:4000], call_ok=False, exec_ok=False)
+            oracle = None
         finally:
-            # every frame the verdict needs has been read: kill now, reap later
+            # every frame the verdict needs has been read: kill now (the sandbox is wiped for the
+            # next candidate), reap the oracle later
             for c in (cand, ref):
                 if c is not None:
                     c.discard()
+            if cand is not None:
+                t_clean = time.monotonic()
+                self._sandbox.clean()
+                phases["clean"] = round((time.monotonic() - t_clean) * 1e3, 1)
             # children killed: a hanging candidate held the shared lock until this point only
             if lock is not None:
                 lock.release()
@@ -540,19 +658,21 @@ class Server:
         finally:
             lock.release()
 
-    def drive_candidate(self, cand, ref, task, runs, n_check, get_oracle, req, res, deadline, timed):
+    def drive_candidate(self, cand, ref, task, runs, n_check, get_inputs, get_oracle, req, res, deadline,
+                        timed, source):
         violations = []
         verdicts = res["verdicts"]
         outs = {}
 
         phases = res.setdefault("phases_ms", {})
         t_spawn = time.monotonic()
+        marks = {}
 
         def recv():
             while True:
                 msg, blob = cand.recv(deadline)
                 if msg.get("ev") in ("ready", "loaded", "checked"):
-                    phases[msg["ev"]] = round((time.monotonic() - t_spawn) * 1e3, 1)
+                    marks[msg["ev"]] = time.monotonic()
                 ev = msg.get("ev")
                 if ev == "violation":
                     violations.append("%s: %s" % (msg.get("event"), msg.get("detail")))
@@ -563,23 +683,43 @@ class Server:
                 return msg, blob
 
         def fail(cls, message, trace=""):
-            res.update(error_class=cls, error_message=message, trace=trace)
+            res.update(error_class=_candidate_class(cls), error_message=_text(message, 4000),
+                       trace=_text(trace, child.TRACE_CHARS + 10))
 
+        # nothing the candidate sends before its outputs may be large
+        cand.reader.max_blob = 1 << 20
         try:
             msg, _ = recv()
             if msg.get("ev") == "ready":
-                res["sandbox"] = ",".join(str(n) for n in msg.get("notes", []))
+                notes = msg.get("notes")
+                if isinstance(notes, list):
+                    res["sandbox"] += ";" + ",".join(_text(n, 40) for n in notes[:16])
+                append = child._append_of(task)
+                code_msg = {"cmd": "code", "entry": task.entry, "src_len": len(source)}
+                blob = source
+                if append is not None:
+                    code_msg["append_name"] = append[0]
+                    blob = source + append[1]
+                if not cand.send(code_msg, blob, deadline):
+                    raise EOFError
                 msg, _ = recv()
             if msg.get("ev") == "error":
                 fail(msg.get("class", "runtime_error"), msg.get("message", ""), msg.get("trace", ""))
                 return self._finish_violations(res, violations, cand, deadline)
             if msg.get("ev") != "loaded":
-                fail("runtime_error", "unexpected frame %r from the candidate" % (msg.get("ev"),))
+                fail("runtime_error", "unexpected frame %r from the candidate" % (_text(msg.get("ev"), 40),))
                 return self._finish_violations(res, violations, cand, deadline)
-            # the seed-derived inputs are only drawn now, after the code is loaded
-            cand.send({"cmd": "run", "runs": runs[:n_check],
-                       "determinism": bool(req.get("check_determinism"))})
+            # the seed-derived inputs exist only now, after the code is loaded; they are drawn by
+            # the trusted oracle process and reach the candidate as bytes
+            in_msg, in_blob = get_inputs()
+            digests = in_msg["digests"]
+            if not cand.send({"cmd": "run", "runs": [{"label": r["label"]} for r in runs[:n_check]],
+                              "determinism": bool(req.get("check_determinism")), "inputs": in_msg["value"]},
+                             in_blob, deadline):
+                raise EOFError
+            t_sent = time.monotonic()
             oracle = get_oracle()
+            cand.reader.max_blob = OUTPUT_SLACK * max([_nbytes(o[1]) for o in oracle] + [0]) + (1 << 20)
             reps = 2 if req.get("check_determinism") else 1
             got = 0
             while got < n_check * reps:
@@ -603,6 +743,11 @@ class Server:
             msg, _ = recv()
             if msg.get("ev") != "checked":
                 raise wire.WireError("missing end of checks")
+            if "ready" in marks:
+                phases["ready"] = round((marks["ready"] - t_spawn) * 1e3, 1)
+            if "loaded" in marks and "ready" in marks:
+                phases["load"] = round((marks["loaded"] - marks["ready"]) * 1e3, 1)
+            phases["calls"] = round((time.monotonic() - t_sent) * 1e3, 1)
         except EOFError:
             return self._died(res, violations, cand, deadline)
         except wire.WireTimeout:
@@ -613,7 +758,13 @@ class Server:
             cand.kill()
             fail("sandbox_violation", "the candidate corrupted its result channel (%s)" % e)
             return res
+        except (KeyError, TypeError, ValueError) as e:
+            # a frame that parses but does not have the shape of the protocol: the candidate's doing
+            cand.kill()
+            fail("sandbox_violation", "the candidate sent a malformed frame (%s)" % _text(repr(e), 200))
+            return res
 
+        t_cmp = time.monotonic()
         res["call_ok"] = True
         worst = None
         for i in range(n_check):
@@ -624,7 +775,7 @@ class Server:
             tol = task.tol
             ok, mabs, mrel, text = compare.compare(value, want, tol)
             cls = "pass"
-            if msg.get("in_before") != want_digest:
+            if msg.get("in_before") != want_digest or digests[i] != want_digest:
                 cls, text = "sandbox_violation", "inputs seen by the candidate differ from the oracle's (input generation was tampered with)"
             elif msg.get("in_after") != msg.get("in_before"):
                 cls, text = "input_mutated", "the candidate modified its inputs"
@@ -645,8 +796,9 @@ class Server:
                 worst = (cls, "%s: %s" % (runs[i]["label"], text))
         if violations:
             worst = ("sandbox_violation", violations[0])
+        phases["compare"] = round((time.monotonic() - t_cmp) * 1e3, 1)
         if worst:
-            res.update(error_class=worst[0], error_message=worst[1], exec_ok=False)
+            res.update(error_class=worst[0], error_message=_text(worst[1], 4000), exec_ok=False)
             return res
         res.update(exec_ok=True, error_class="pass", error_message="")
         if timed:
@@ -681,12 +833,13 @@ class Server:
         return res
 
     def _died(self, res, violations, cand, deadline):
-        st = cand.wait(deadline)
+        st = cand.wait(min(deadline, time.monotonic() + 5))
         sig, code = describe_status(st)
         if violations:
-            res.update(error_class="sandbox_violation", error_message=violations[0], call_ok=False, exec_ok=False)
+            res.update(error_class="sandbox_violation", error_message=_text(violations[0], 4000),
+                       call_ok=False, exec_ok=False)
             return res
-        stderr_tail = _tail(os.path.join(res.get("_sandbox_dir", ""), "stderr.txt"))
+        stderr_tail = _text(getattr(cand, "tail", ""), 2000)
         if sig in ("SIGSEGV", "SIGBUS"):
             cls = "illegal_memory_access" if cand.phase == "call" else "runtime_error"
             msg = "killed by %s during %s" % (sig, cand.phase)
@@ -694,6 +847,8 @@ class Server:
             cls, msg = "timeout", "CPU time limit (RLIMIT_CPU) exceeded"
         elif sig:
             cls, msg = "runtime_error", "killed by %s" % sig
+        elif code is None:
+            cls, msg = "runtime_error", "the candidate process ended before delivering its results"
         elif code == 0:
             cls, msg = "runtime_error", "the candidate process exited (status 0) before delivering its results"
         else:
@@ -710,7 +865,12 @@ class Server:
         t_po = time.monotonic()
         if not ref.send({"cmd": "oracle", "runs": [runs[j] for j in perf]}):
             raise HarnessFault("reference child is gone")
+        p_msg, p_blob = self.collect_inputs(ref, deadline)
+        if not cand.send({"cmd": "perf_inputs", "runs": perf, "value": p_msg["value"]}, p_blob, deadline):
+            raise EOFError
+        del p_blob
         perf_oracle, _ = self.collect_oracle(ref, [runs[j] for j in perf], deadline)
+        cand.reader.max_blob = OUTPUT_SLACK * max([_nbytes(o[1]) for o in perf_oracle] + [0]) + (1 << 20)
         oracle = dict(enumerate(oracle))
         for j, o in zip(perf, perf_oracle):
             oracle[j] = o
@@ -724,9 +884,12 @@ class Server:
                 raise HarnessFault("reference did not load: %s" % msg.get("message"))
             speedups, first, plans = [], None, []
             suspect = [0]
+            walls = {}   # who -> [(trusted wall ms per sample, reported ms per call, calls)]
 
             def sample(who, j, spec_j, k, warm, calls):
-                who.send({"cmd": "time", "run": j, "spec": spec_j, "reps": k, "warmup": warm, "calls": calls})
+                t_send = time.monotonic()
+                who.send({"cmd": "time", "run": j, "spec": spec_j, "reps": k, "warmup": warm, "calls": calls},
+                          deadline=deadline)
                 while True:
                     msg, _ = who.recv(deadline)
                     if msg.get("ev") == "violation":
@@ -739,9 +902,22 @@ class Server:
                     res.update(error_class=msg.get("class", "runtime_error"),
                                error_message=msg.get("message", ""), exec_ok=False)
                     return None
+                wall = (time.monotonic() - t_send) * 1e3
                 if who is cand:
-                    suspect[0] += int(msg.get("suspect", 0) or 0)
-                return [float(x) for x in msg.get("ms", []) if isinstance(x, (int, float)) and math.isfinite(x)]
+                    s_ = msg.get("suspect", 0)
+                    suspect[0] += int(s_) if isinstance(s_, int) and 0 <= s_ <= 1 << 20 else 0
+                ms = msg.get("ms")
+                xs = [float(x) for x in (ms if isinstance(ms, list) else [])
+                      if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= 0]
+                if len(xs) != k:
+                    if who is ref:
+                        raise HarnessFault("reference timing returned %d samples for %d" % (len(xs), k))
+                    res.update(error_class="implausible_timing", exec_ok=False,
+                               error_message="the candidate reported %d timing samples for %d asked" % (len(xs), k))
+                    return None
+                if not warm:
+                    walls.setdefault(who, []).append((wall / k, sum(xs) / k, calls))
+                return xs
 
             for j in perf:
                 spec_j = {"case": runs[j]["case"], "seed": runs[j]["seed"]}
@@ -780,6 +956,12 @@ class Server:
                                exec_ok=False)
                     return
                 rs, cs = stats.latency_stats(rms), stats.latency_stats(cms)
+                problem = _wall_check(walls.get(ref, []), walls.get(cand, []))
+                walls.clear()
+                if problem:
+                    res.update(error_class="implausible_timing", error_message="%s: %s" % (runs[j]["label"], problem),
+                               exec_ok=False)
+                    return
                 if first is None:
                     first = (j, rs, cs)
                 if cs["median_ms"] > 0 and rs["median_ms"] > 0:
@@ -796,6 +978,9 @@ class Server:
             res["tflops"] = task.flops(runs[j]["case"]) / sec / 1e12
         if suspect[0]:
             res["timing_note"] = "%d samples used the wall clock (work escaped the timed stream)" % suspect[0]
+        problem = _peak_check(res["gbps"], res["tflops"], res.get("device") or {})
+        if problem:
+            res.update(error_class="implausible_timing", error_message=problem, exec_ok=False, timed=False)
 
     # ---- selfcheck: the task's reference against its oracle, twice, fresh processes
     def selfcheck(self, req):
@@ -852,6 +1037,47 @@ class Server:
         return answer("broken", "%s: %s" % (r1["error_class"], r1["error_message"]), r1["error_class"])
 
 
+def _wall_check(ref, cand):
+    """Trusted clock cross-check of one perf case.  ref/cand: [(wall ms per sample, reported ms per
+    call, calls)] of the timed batches.  The reference's batches give the honest overhead of a
+    sample (flush, synchronise, spin, pipe); a candidate whose reported kernel time explains less
+    than WALL_EXPLAINED_MIN of its wall time beyond that overhead did work the report hides.
+    -> problem text or None."""
+    if not ref or not cand:
+        return None
+    ovh = sorted(w - r * c for w, r, c in ref)[len(ref) // 2]
+    wall = sum(w for w, _, _ in cand) / len(cand)
+    told = sum(r * c for _, r, c in cand) / len(cand)
+    seen = wall - max(0.0, ovh)
+    if seen > WALL_SLACK_MS and told < WALL_EXPLAINED_MIN * seen:
+        return ("reported %.4f ms per sample, but the trusted clock saw %.4f ms of work per sample "
+                "(beyond the reference's %.4f ms overhead)" % (told, seen, ovh))
+    return None
+
+
+# dense peak of the fastest number format, TFLOP/s, and memory bandwidth, GB/s, by device name
+_PEAKS = (("H200", 1979.0, 4800.0), ("H100", 1979.0, 3350.0), ("H800", 1979.0, 3350.0),
+          ("A100", 624.0, 2039.0), ("L40", 733.0, 864.0), ("MI300", 2615.0, 5300.0),
+          ("MI250", 383.0, 3277.0), ("B200", 4500.0, 8000.0))
+
+
+def _peak_check(gbps, tflops, facts):
+    """A timing that implies more than the device can do is not a win.  -> problem text or None."""
+    name = str(facts.get("name", ""))
+    peak = next(((f, b) for key, f, b in _PEAKS if key in name), None)
+    if peak is None:
+        bw = facts.get("mem_bw_gbps") or 0
+        if not bw:
+            return None
+        peak = (0.0, float(bw))
+    pf, pb = peak
+    if pb and gbps > PEAK_MARGIN * pb:
+        return "%.0f GB/s is above the device's peak bandwidth (%.0f GB/s)" % (gbps, pb)
+    if pf and tflops > PEAK_MARGIN * pf:
+        return "%.0f TFLOP/s is above the device's peak (%.0f TFLOP/s)" % (tflops, pf)
+    return None
+
+
 def timing_plan(ref_ms, cand_ms, reps, budget_ms):
     """-> (calls per sample, samples per side).  Same `calls` for both sides: enough that a sample of
     the faster side lasts SAMPLE_TARGET_MS, but no sample of the slower side over MAX_SAMPLE_MS;
@@ -863,6 +1089,54 @@ def timing_plan(ref_ms, cand_ms, reps, budget_ms):
     per_sample = calls * (ref_ms + cand_ms) + 2 * SAMPLE_OVERHEAD_MS
     n = min(reps, max(MIN_SAMPLES, int(budget_ms / per_sample)))
     return calls, max(1, n)
+
+
+_CANDIDATE_CLASSES = {"syntax_error", "import_error", "compile_error", "runtime_error", "illegal_memory_access",
+                      "timeout", "sandbox_violation", "no_kernel_launched", "mismatch"}
+
+
+def _candidate_class(cls):
+    """A class named by the candidate's process: only failure classes it can own ("pass" or
+    "harness_error" from there is a lie, read as runtime_error)."""
+    return cls if isinstance(cls, str) and cls in _CANDIDATE_CLASSES else "runtime_error"
+
+
+def _text(v, n):
+    """A bounded string from an untrusted value."""
+    if not isinstance(v, str):
+        v = "" if v is None else str(v) if isinstance(v, (int, float)) else ""
+    return v[:n]
+
+
+def _nbytes(v):
+    if isinstance(v, torch.Tensor):
+        return v.numel() * v.element_size()
+    if isinstance(v, (tuple, list)):
+        return sum(_nbytes(x) for x in v)
+    return 64
+
+
+def _read_code(path, limit=4 << 20):
+    """The candidate's code as the C side wrote it (never a link, FIFO or device)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return b""
+    try:
+        import stat as _stat
+        if not _stat.S_ISREG(os.fstat(fd).st_mode):
+            return b""
+        out = b""
+        while len(out) < limit:
+            b = os.read(fd, min(1 << 20, limit - len(out)))
+            if not b:
+                break
+            out += b
+        return out
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
 
 
 def _brief(r):
@@ -914,17 +1188,43 @@ def _finite(obj):
     return obj
 
 
+def _read_fd(fd):
+    out = b""
+    while len(out) < (1 << 20):
+        b = os.read(fd, 1 << 16)
+        if not b:
+            break
+        out += b
+    os.close(fd)
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="harness.forkserver")
     p.add_argument("--req-fd", type=int, required=True)
     p.add_argument("--resp-fd", type=int, required=True)
     p.add_argument("--device-index", type=int, default=0)
     p.add_argument("--cache-dir", default=None)
+    p.add_argument("--seccomp-bpf", default=os.environ.get("GEAK_SECCOMP_BPF"),
+                   help="the candidate seccomp filter (raw BPF, `geak sandbox-bpf`)")
+    p.add_argument("--seccomp-fd", type=int, default=None, help="the same, on an inherited fd")
+    p.add_argument("--sandbox-uid", type=int, default=int(os.environ.get("GEAK_SANDBOX_UID", "65534")),
+                   help="the unprivileged uid candidates run as (when we are root)")
+    p.add_argument("--require-isolation", action="store_true",
+                   default=os.environ.get("GEAK_REQUIRE_ISOLATION", "") not in ("", "0"),
+                   help="refuse to evaluate unless every isolation layer is active")
     a = p.parse_args(argv)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     os.set_inheritable(a.req_fd, False)
     os.set_inheritable(a.resp_fd, False)
-    srv = Server(a.req_fd, a.resp_fd, a.device_index, a.cache_dir)
+    bpf = None
+    if a.seccomp_fd is not None:
+        bpf = _read_fd(a.seccomp_fd)
+    elif a.seccomp_bpf:
+        with open(a.seccomp_bpf, "rb") as f:
+            bpf = f.read(1 << 20)
+    srv = Server(a.req_fd, a.resp_fd, a.device_index, a.cache_dir, seccomp_bpf=bpf,
+                 sandbox_uid=a.sandbox_uid, require_isolation=a.require_isolation)
     child.sandbox.warm_up()
     _log("ready", pid=os.getpid(), interpret=srv.interpret_env, cache=srv.cache_dir)
     srv.serve()

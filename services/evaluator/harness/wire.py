@@ -34,26 +34,39 @@ def _tag(key, js, blob):
     return h.digest()
 
 
-def write_all(fd, data):
+def write_all(fd, data, deadline=None):
+    """Write everything; with a deadline (fd non-blocking) raise WireTimeout when the reader does
+    not take the bytes in time: a candidate that stops reading cannot stall the trusted side."""
     view = memoryview(data)
     while view:
-        n = os.write(fd, view)
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WireTimeout("peer does not read")
+            _, w, _ = select.select([], [fd], [], left)
+            if not w:
+                raise WireTimeout("peer does not read")
+        try:
+            n = os.write(fd, view[:1 << 22])
+        except BlockingIOError:
+            continue
         view = view[n:]
 
 
-def send(fd, key, obj, blob=b""):
+def send(fd, key, obj, blob=b"", deadline=None):
     js = json.dumps(obj, separators=(",", ":")).encode()
-    write_all(fd, _HDR.pack(len(js), len(blob)) + _tag(key, js, blob) + js)
+    write_all(fd, _HDR.pack(len(js), len(blob)) + _tag(key, js, blob) + js, deadline)
     if blob:
-        write_all(fd, blob)
+        write_all(fd, blob, deadline)
 
 
 class Reader:
     """Reads frames from fd with a deadline; raises EOFError at end of stream."""
 
-    def __init__(self, fd, key):
+    def __init__(self, fd, key, max_blob=MAX_BLOB):
         self.fd = fd
         self.key = key
+        self.max_blob = max_blob  # checked on the header, before a byte of the body is buffered
 
     def _read_exact(self, n, deadline):
         chunks = bytearray()
@@ -76,8 +89,8 @@ class Reader:
     def recv(self, deadline=None):
         head = self._read_exact(_HDR.size, deadline)
         jl, bl = _HDR.unpack(head)
-        if jl > MAX_JSON or bl > MAX_BLOB:
-            raise WireError("oversized frame")
+        if jl > MAX_JSON or bl > self.max_blob:
+            raise WireError("oversized frame (%d bytes; at most %d here)" % (bl, self.max_blob))
         try:
             tag = self._read_exact(32, deadline)
             js = self._read_exact(jl, deadline)
@@ -97,8 +110,10 @@ class Reader:
 
 # ------------------------------------------------------------ tensor packing
 
-def pack_value(value):
-    """Encode a tensor / tuple / list / scalar structure -> (json-able desc, blob)."""
+def pack_value(value, keep_strides=False):
+    """Encode a tensor / tuple / list / scalar structure -> (json-able desc, blob).
+    keep_strides: also record the strides of a non-contiguous dense tensor (inputs keep their
+    layout on the other side)."""
     import torch
     parts = []
     offset = [0]
@@ -106,12 +121,17 @@ def pack_value(value):
     def enc(v):
         if isinstance(v, torch.Tensor):
             t = v.detach()
+            stride = None
+            if keep_strides and not t.is_contiguous() and t.numel() > 1 and _dense(t):
+                stride = list(t.stride())
             if t.device.type != "cpu":
                 t = t.cpu()
             t = t.contiguous()
             raw = t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
             d = {"t": "tensor", "dtype": str(t.dtype).replace("torch.", ""),
                  "shape": list(t.shape), "off": offset[0], "len": len(raw)}
+            if stride is not None:
+                d["stride"] = stride
             parts.append(raw)
             offset[0] += len(raw)
             return d
@@ -128,6 +148,14 @@ def pack_value(value):
 
 
 _DTYPES = None
+
+
+def _dense(t):
+    """No two elements share memory and no gaps: a layout the other side can rebuild."""
+    try:
+        return bool(t.is_non_overlapping_and_dense())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def _dtype(name):
@@ -168,7 +196,18 @@ def unpack_value(desc, blob):
             if n == 0:
                 return torch.empty(shape, dtype=dt)
             raw = bytearray(blob[off:off + ln])
-            return torch.frombuffer(raw, dtype=torch.uint8).view(dt).reshape(shape)
+            t = torch.frombuffer(raw, dtype=torch.uint8).view(dt).reshape(shape)
+            stride = d.get("stride")
+            if stride is not None:
+                if (not isinstance(stride, list) or len(stride) != len(shape)
+                        or not all(isinstance(x, int) and 0 <= x <= n for x in stride)):
+                    raise WireError("bad tensor strides")
+                out = torch.empty_strided(shape, stride, dtype=dt)
+                if not _dense(out):
+                    raise WireError("tensor strides overlap")
+                out.copy_(t)
+                t = out
+            return t
         if t in ("tuple", "list"):
             items = d.get("items")
             if not isinstance(items, list):
