@@ -398,15 +398,10 @@ def _candidate(spec, key, ctl_r, data_w, work):
     os.chdir(work)
     code_file = os.path.join(work, "candidate.py")
 
-    def report(event, detail):
-        try:
-            send(data_w, key, {"ev": "violation", "event": event, "detail": str(detail)[:500]})
-        except Exception:
-            pass
-
     sys.dont_write_bytecode = True
-    # advisory: the audit hook reports attempts the operating system refuses anyway
-    sandbox.install_audit_hook(work, code_file, [], report, [])
+    if interpreted:
+        _autotune_without_benchmark()
+    # no in-process policing: the operating system is the boundary (docs/security.md)
     send(data_w, key, {"ev": "ready", "notes": notes})
 
     # ---- the code (it has not seen any input yet)
@@ -482,6 +477,22 @@ def _candidate(spec, key, ctl_r, data_w, work):
     del all_inputs
     send(data_w, key, {"ev": "checked"})
     _serve_timing(ctl, data_w, key, entry, None, device, timer, sync)
+
+
+def _autotune_without_benchmark():
+    """Under the interpreter there is no driver to benchmark configurations with: an
+    @triton.autotune kernel runs its first (pruned) configuration instead of failing."""
+    try:
+        from triton.runtime import autotuner
+    except Exception:
+        return
+    cls = getattr(autotuner, "Autotuner", None)
+    if cls is None or not hasattr(cls, "_bench"):
+        return
+
+    def _bench(self, *args, config=None, **kw):
+        return [0.0, 0.0, 0.0]
+    cls._bench = _bench
 
 
 def _classify_safe(e, phase):

@@ -736,8 +736,8 @@ class Server:
                     fail("runtime_error", "unexpected frame %r from the candidate" % (ev,))
                     return self._finish_violations(res, violations, cand, deadline)
                 i, rep = msg.get("run"), msg.get("rep", 0)
-                if not isinstance(i, int) or not 0 <= i < n_check:
-                    raise wire.WireError("bad run index")
+                if not isinstance(i, int) or not 0 <= i < n_check or rep not in (0, 1) or (i, rep) in outs:
+                    raise wire.WireError("bad or repeated run index")
                 outs[(i, rep)] = (msg, wire.unpack_value(msg.get("value"), blob))
                 got += 1
             msg, _ = recv()
@@ -835,6 +835,8 @@ class Server:
     def _died(self, res, violations, cand, deadline):
         st = cand.wait(min(deadline, time.monotonic() + 5))
         sig, code = describe_status(st)
+        if st is None and isinstance(cand, SandboxedChild) and not cand.sandbox.alive():
+            sig = "SIGKILL"  # killed with its whole sandbox (the caller's deadline)
         if violations:
             res.update(error_class="sandbox_violation", error_message=_text(violations[0], 4000),
                        call_ok=False, exec_ok=False)

@@ -123,7 +123,7 @@ def host_namespaces():
 
 
 def _find_bwrap():
-    for d in os.environ.get("PATH", "/usr/bin:/bin").split(":") + ["/usr/bin"]:
+    for d in os.environ.get("PATH", "/usr/bin:/bin").split(":"):
         p = os.path.join(d or ".", "bwrap")
         if os.access(p, os.X_OK):
             return p

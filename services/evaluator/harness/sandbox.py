@@ -11,6 +11,9 @@ import stat
 import resource
 import sys
 
+# address-space headroom a candidate gets over what it maps after its set-up when the request
+# names none (the GPU runtimes map their ranges before the limit is set)
+DEFAULT_AS_MB = 8192
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 
@@ -81,7 +84,9 @@ def apply_rlimits(limits, notes):
         except (ValueError, OSError) as e:
             notes.append("%s-failed(%s)" % (key, e))
     v = limits.get("as_mb")
-    if v and v > 0:
+    if not v:
+        v = DEFAULT_AS_MB  # a memory limit always, unless asked for none (negative)
+    if v > 0:
         lim = vm_size_bytes() + int(v) * (1 << 20)
         try:
             resource.setrlimit(resource.RLIMIT_AS, (lim, lim))

@@ -126,7 +126,7 @@ def pack_value(value, keep_strides=False):
                 stride = list(t.stride())
             if t.device.type != "cpu":
                 t = t.cpu()
-            t = t.contiguous()
+            t = _row_major(t)
             raw = t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
             d = {"t": "tensor", "dtype": str(t.dtype).replace("torch.", ""),
                  "shape": list(t.shape), "off": offset[0], "len": len(raw)}
@@ -148,6 +148,22 @@ def pack_value(value, keep_strides=False):
 
 
 _DTYPES = None
+
+
+def _row_major(t):
+    """A copy in plain row-major layout unless t already is (contiguous() keeps odd strides of
+    size-1 dimensions, which a byte view refuses)."""
+    t = t.contiguous()
+    want, acc = [], 1
+    for n in reversed(t.shape):
+        want.append(acc)
+        acc *= n
+    if list(t.stride()) != want[::-1] and t.numel() > 0:
+        import torch
+        out = torch.empty(t.shape, dtype=t.dtype)
+        out.copy_(t)
+        return out
+    return t
 
 
 def _dense(t):
@@ -243,7 +259,7 @@ def digest_tensors(values):
             t = v.detach()
             if t.device.type != "cpu":
                 t = t.cpu()
-            t = t.contiguous()
+            t = _row_major(t)
             h.update(("%s%s" % (t.dtype, tuple(t.shape))).encode())
             if t.numel():
                 h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())

@@ -119,6 +119,33 @@ def _warm_up(interpreted, cache):
         raise RuntimeError("CUDA was initialised in the candidate server (it must not be)")
 
 
+def _others():
+    me = os.getpid()
+    try:
+        return [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me)]
+    except OSError:
+        return []
+
+
+def _kill_all_others(deadline):
+    """kill(-1, SIGKILL) and reap, again, until this pid namespace holds only us and its init."""
+    while True:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except OSError:
+            pass
+        while True:
+            try:
+                if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                    break
+            except ChildProcessError:
+                break
+        left = _others()
+        if not left or time.monotonic() >= deadline:
+            return not left
+        time.sleep(0.002)
+
+
 def _remove_tree_contents(root):
     """Delete everything under root without following links; directories the candidate made
     unreadable are chmod'ed first.  Iterative: depth costs no recursion."""
@@ -243,12 +270,14 @@ class Server:
         if self.current is None:
             return
         pid = self.current[0]
-        for f in ((lambda: os.killpg(pid, signal.SIGKILL)) if self.direct else (lambda: os.kill(-1, signal.SIGKILL)),
-                  lambda: os.kill(pid, signal.SIGKILL)):
-            try:
-                f()
-            except OSError:
-                pass
+        if self.direct:
+            for f in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+                try:
+                    f()
+                except OSError:
+                    pass
+        else:
+            _kill_all_others(time.monotonic() + 5)
 
     def wait(self, timeout):
         """The wait status of this round's candidate (None if it is still running after timeout)
@@ -284,11 +313,9 @@ class Server:
                 except OSError:
                     pass
             else:
-                # every process of the sandbox but this one (and the sandbox's init)
-                try:
-                    os.kill(-1, signal.SIGKILL)
-                except OSError:
-                    pass
+                # every process of the sandbox but this one (and the sandbox's init), until none
+                # is left: a fork bomb may create some while the first kill runs
+                _kill_all_others(time.monotonic() + 5)
             self.current = None
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
@@ -329,7 +356,16 @@ def main(argv=None):
         if a.direct and os.geteuid() == 0:
             for flag in (CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS):
                 _libc.unshare(flag)
-        dropped = drop_uid(a.uid)
+        blocked = None
+        if a.direct:
+            # no mount namespace to give the uid a readable view of the Python installation
+            import importlib.util
+            from .sandbox import _unreadable_by_others
+            for mod in ("torch", "triton"):
+                spec = importlib.util.find_spec(mod)
+                if spec and spec.origin:
+                    blocked = blocked or _unreadable_by_others(os.path.dirname(spec.origin))
+        dropped = False if blocked else drop_uid(a.uid)
         if a.direct:
             work_root = os.path.join("/tmp", "geak-zygote-%d-%s" % (os.getuid(), os.urandom(8).hex()))
             os.mkdir(work_root, 0o700)
