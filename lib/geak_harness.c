@@ -2,6 +2,7 @@
     (see geak_harness.h). */
 #include "geak_harness.h"
 #include "geak_log.h"
+#include "geak_seccomp.h"
 
 #include <fcntl.h>
 #include <ftw.h>
@@ -9,6 +10,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -18,6 +20,7 @@
 #define LINE_MAX_BYTES (64u << 20)
 #define HARNESS_REQ_FD 3
 #define HARNESS_RESP_FD 4
+#define HARNESS_SECCOMP_FD 5
 #define DRAIN_AFTER_KILL_MS 5000
 #define STARTED_GRACE_MS 30000
 
@@ -31,6 +34,8 @@ struct geak_harness_t {
     bool interpret;
     bool clear_interpret;
     char *cache_dir;
+    int sandbox_uid;
+    bool require_isolation;
     int start_timeout_ms;
     int quit_timeout_ms;
 
@@ -40,6 +45,7 @@ struct geak_harness_t {
     char *buf;                  //  partial response line
     size_t buf_len, buf_cap;
     cJSON *device;              //  from the last pong
+    cJSON *isolation;           //  from the last pong: {layers, missing, notes, starts} or {error}
     uint64_t next_id;
     uint64_t starts;
 };
@@ -93,6 +99,8 @@ geak_harness_new (const geak_harness_opts_t *opts)
     self->interpret = opts->interpret;
     self->clear_interpret = opts->clear_interpret;
     self->cache_dir = s_dup_or_null (opts->cache_dir);
+    self->sandbox_uid = opts->sandbox_uid;
+    self->require_isolation = opts->require_isolation;
     self->start_timeout_ms = opts->start_timeout_ms > 0 ? opts->start_timeout_ms : 120000;
     self->quit_timeout_ms = opts->quit_timeout_ms > 0 ? opts->quit_timeout_ms : 2000;
     self->req_fd = -1;
@@ -117,6 +125,35 @@ const cJSON *
 geak_harness_device (const geak_harness_t *self)
 {
     return self ? self->device : NULL;
+}
+
+const cJSON *
+geak_harness_isolation (const geak_harness_t *self)
+{
+    return self ? self->isolation : NULL;
+}
+
+size_t
+geak_harness_isolation_missing (const geak_harness_t *self, char *buf, size_t size)
+{
+    assert (buf && size);
+    buf [0] = 0;
+    size_t n = 0, used = 0;
+    const cJSON *iso = self ? self->isolation : NULL;
+    if (!iso)
+        return 0;
+    const cJSON *missing = cJSON_GetObjectItemCaseSensitive (iso, "missing");
+    const cJSON *item;
+    cJSON_ArrayForEach (item, missing) {
+        if (!cJSON_IsString (item))
+            continue;
+        int w = snprintf (buf + used, size - used, "%s%s", n ? "," : "", item->valuestring);
+        if (w < 0 || (size_t) w >= size - used)
+            break;
+        used += (size_t) w;
+        n++;
+    }
+    return n;
 }
 
 uint64_t
@@ -182,6 +219,7 @@ geak_harness_destroy (geak_harness_t **self_p)
     free (self->cache_dir);
     free (self->buf);
     cJSON_Delete (self->device);
+    cJSON_Delete (self->isolation);
     free (self);
     *self_p = NULL;
 }
@@ -265,11 +303,23 @@ s_start (geak_harness_t *self)
         close (req [1]);
         return GEAK_E_IO;
     }
-    char req_arg [16], resp_arg [16], dev_arg [16];
+    //  the candidate seccomp filter, compiled here, read by the harness from fd 5
+    int bpf = memfd_create ("geak-seccomp", MFD_CLOEXEC);
+    if (bpf < 0 || geak_seccomp_write_bpf (bpf) != GEAK_OK || lseek (bpf, 0, SEEK_SET) != 0) {
+        geak_error ("harness_seccomp", "reason=\"cannot compile the candidate seccomp filter\"");
+        if (bpf >= 0)
+            close (bpf);
+        close (req [0]);
+        close (req [1]);
+        close (resp [0]);
+        close (resp [1]);
+        return GEAK_E_IO;
+    }
+    char req_arg [16], resp_arg [16], dev_arg [16], bpf_arg [16], uid_arg [16];
     snprintf (req_arg, sizeof req_arg, "%d", HARNESS_REQ_FD);
     snprintf (resp_arg, sizeof resp_arg, "%d", HARNESS_RESP_FD);
     snprintf (dev_arg, sizeof dev_arg, "%d", self->device_index);
-    char *argv [16];
+    char *argv [24];
     int a = 0;
     argv [a++] = self->python;
     argv [a++] = "-m";
@@ -286,6 +336,16 @@ s_start (geak_harness_t *self)
         argv [a++] = "--cache-dir";
         argv [a++] = self->cache_dir;
     }
+    snprintf (bpf_arg, sizeof bpf_arg, "%d", HARNESS_SECCOMP_FD);
+    argv [a++] = "--seccomp-fd";
+    argv [a++] = bpf_arg;
+    if (self->sandbox_uid > 0) {
+        snprintf (uid_arg, sizeof uid_arg, "%d", self->sandbox_uid);
+        argv [a++] = "--sandbox-uid";
+        argv [a++] = uid_arg;
+    }
+    if (self->require_isolation)
+        argv [a++] = "--require-isolation";
     argv [a] = NULL;
     char **env = s_build_env (self);
     pid_t parent = getpid ();
@@ -297,6 +357,7 @@ s_start (geak_harness_t *self)
         close (req [1]);
         close (resp [0]);
         close (resp [1]);
+        close (bpf);
         return GEAK_E_IO;
     }
     if (pid == 0) {
@@ -308,12 +369,14 @@ s_start (geak_harness_t *self)
         //  move our ends above the target numbers first, then into place
         int r = fcntl (req [0], F_DUPFD, 10);
         int w = fcntl (resp [1], F_DUPFD, 10);
-        if (r < 0 || w < 0 || dup2 (r, HARNESS_REQ_FD) < 0 || dup2 (w, HARNESS_RESP_FD) < 0)
+        int b = fcntl (bpf, F_DUPFD, 10);
+        if (r < 0 || w < 0 || b < 0 || dup2 (r, HARNESS_REQ_FD) < 0 || dup2 (w, HARNESS_RESP_FD) < 0
+            || dup2 (b, HARNESS_SECCOMP_FD) < 0)
             _exit (127);
         //  stdout of the harness goes to our stderr (stdout is not ours to use)
         dup2 (2, 1);
-        if (syscall (SYS_close_range, HARNESS_RESP_FD + 1, ~0U, 0) != 0)
-            for (int fd = HARNESS_RESP_FD + 1; fd < 4096; fd++)
+        if (syscall (SYS_close_range, HARNESS_SECCOMP_FD + 1, ~0U, 0) != 0)
+            for (int fd = HARNESS_SECCOMP_FD + 1; fd < 4096; fd++)
                 close (fd);
         signal (SIGPIPE, SIG_DFL);
         if (chdir (self->harness_dir) != 0)
@@ -324,6 +387,7 @@ s_start (geak_harness_t *self)
     s_free_strv (env);
     close (req [0]);
     close (resp [1]);
+    close (bpf);
     self->pid = pid;
     self->req_fd = req [1];
     self->resp_fd = resp [0];
@@ -357,6 +421,11 @@ s_start (geak_harness_t *self)
         geak_harness_stop (self);
         return rc;
     }
+    cJSON *isolation = cJSON_DetachItemFromObjectCaseSensitive (pong, "isolation");
+    cJSON_Delete (self->isolation);
+    self->isolation = cJSON_IsObject (isolation) ? isolation : NULL;
+    if (!self->isolation)
+        cJSON_Delete (isolation);
     cJSON *device = cJSON_DetachItemFromObjectCaseSensitive (pong, "device");
     cJSON_Delete (self->device);
     self->device = cJSON_IsObject (device) ? device : NULL;
@@ -775,7 +844,7 @@ static const char s_stub [] =
     "ap = argparse.ArgumentParser()\n"
     "ap.add_argument('--req-fd', type=int); ap.add_argument('--resp-fd', type=int)\n"
     "ap.add_argument('--device-index', type=int); ap.add_argument('--cache-dir')\n"
-    "a = ap.parse_args()\n"
+    "a, _ = ap.parse_known_args()\n"
     "rin, out = os.fdopen(a.req_fd, 'r'), os.fdopen(a.resp_fd, 'w')\n"
     "def send(o):\n"
     "    out.write(json.dumps(o) + '\\n'); out.flush()\n"

@@ -6,7 +6,9 @@
     stdout is joined to our stderr, no other fd is inherited. It is started
     lazily, checked with ping (the pong's "device" object is kept), and
     restarted (killpg SIGKILL + reap) whenever it dies, hangs or sends
-    something that is not the protocol.
+    something that is not the protocol. The candidate seccomp filter
+    (geak_seccomp) travels to it on fd 5 (--seccomp-fd 5), so every
+    fork server sandboxes its candidates with the policy compiled here.
 
     One geak_harness_t is used by one thread. Two ways to talk to it:
     - blocking: geak_harness_eval (an eval request with its events, under a
@@ -34,6 +36,8 @@ typedef struct {
     bool interpret;              //  set TRITON_INTERPRET=1
     bool clear_interpret;        //  when !interpret: also drop an inherited TRITON_INTERPRET
     const char *cache_dir;       //  --cache-dir, NULL: none
+    int sandbox_uid;             //  --sandbox-uid: the uid candidates run as (root only), <= 0: harness default
+    bool require_isolation;      //  --require-isolation: refuse to evaluate without every layer
     int start_timeout_ms;        //  how long the first pong may take, 0: 120000
     int quit_timeout_ms;         //  how long destroy waits after quit, 0: 2000
 } geak_harness_opts_t;
@@ -55,6 +59,12 @@ bool geak_harness_running (const geak_harness_t *self);
 pid_t geak_harness_pid (const geak_harness_t *self);
 //  The "device" object of the last pong (borrowed; NULL if none).
 const cJSON *geak_harness_device (const geak_harness_t *self);
+//  The "isolation" object of the last pong (borrowed; NULL if none):
+//  {layers, missing, notes, starts} or {error, missing} (docs/security.md).
+const cJSON *geak_harness_isolation (const geak_harness_t *self);
+//  The missing isolation layers of the last pong, comma-separated into buf;
+//  returns how many (0: every layer active, or no pong yet).
+size_t geak_harness_isolation_missing (const geak_harness_t *self, char *buf, size_t size);
 //  How many fork servers this driver has started.
 uint64_t geak_harness_starts (const geak_harness_t *self);
 

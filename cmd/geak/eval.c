@@ -288,6 +288,13 @@ s_verdict_result (const item_t *item, const Geak__EvalResult *r)
     cJSON_AddStringToObject (v, "message", r->error_message);
     cJSON_AddNumberToObject (v, "eval_ms", r->eval_ms);
     cJSON_AddStringToObject (v, "worker", r->worker);
+    if (r->isolation && *r->isolation)
+        cJSON_AddStringToObject (v, "isolation", r->isolation);
+    if (r->n_phases) {
+        cJSON *ph = cJSON_AddObjectToObject (v, "phases_ms");
+        for (size_t i = 0; ph && i < r->n_phases; i++)
+            cJSON_AddNumberToObject (ph, r->phases [i]->name, r->phases [i]->ms);
+    }
     if (r->device && *r->device->arch)
         cJSON_AddStringToObject (v, "arch", r->device->arch);
     return v;

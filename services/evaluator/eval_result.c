@@ -197,6 +197,39 @@ s_device_json (conv_t *conv, const cJSON *item, Geak__DeviceFacts *d)
 }
 
 //  A fresh result to convert json into, or NULL with *why = not_object when
+#define MAX_PHASES 64
+
+//  "phases_ms": {name: ms, ...} -> repeated PhaseTime (diagnostics; bad entries are an error)
+static void
+s_phases (conv_t *conv, const cJSON *json, Geak__EvalResult *self)
+{
+    const cJSON *obj = s_field (json, "phases_ms");
+    if (!obj)
+        return;
+    int n = cJSON_IsObject (obj) ? cJSON_GetArraySize (obj) : -1;
+    if (n < 0 || n > MAX_PHASES) {
+        s_fail (conv, "phases_ms", n < 0 ? "not an object" : "too many");
+        return;
+    }
+    if (n == 0)
+        return;
+    self->phases = calloc ((size_t) n, sizeof *self->phases);
+    assert (self->phases);
+    const cJSON *item;
+    cJSON_ArrayForEach (item, obj) {
+        if (!cJSON_IsNumber (item) || !isfinite (item->valuedouble) || !item->string) {
+            s_fail (conv, "phases_ms", "not a finite number");
+            return;
+        }
+        Geak__PhaseTime *p = malloc (sizeof *p);
+        assert (p);
+        geak__phase_time__init (p);
+        self->phases [self->n_phases++] = p;
+        eval_result_set_string (&p->name, item->string);
+        p->ms = item->valuedouble;
+    }
+}
+
 //  json is not an object
 static Geak__EvalResult *
 s_convert_begin (const cJSON *json, const char *not_object, char **why)
@@ -248,6 +281,8 @@ eval_result_from_json (const cJSON *json, char **why)
     s_bool (&conv, json, "timed", &self->timed);
     self->reference = s_stats (&conv, json, "reference");
     self->candidate = s_stats (&conv, json, "candidate");
+    s_string (&conv, json, "sandbox", &self->isolation);
+    s_phases (&conv, json, self);
 
     const cJSON *device = s_field (json, "device");
     if (device) {

@@ -10,7 +10,11 @@
       --python PATH        [GEAK_PYTHON]       default python3
       --timeout-ms N       [GEAK_EVAL_TIMEOUT_MS]  default per-eval wall clock, 120000
       --perf-reps N        [GEAK_EVAL_PERF_REPS]   default 100
-      --drop-uid N         [GEAK_EVAL_DROP_UID]    run candidates as this uid (root only)
+      --drop-uid N         [GEAK_EVAL_DROP_UID]    first sandbox uid (root only): worker
+                           thread i's candidates run as N + i; default 61000
+      --require-isolation  [GEAK_EVAL_REQUIRE_ISOLATION=1]  refuse to evaluate unless
+                           every sandbox layer is active (docs/security.md); /readyz
+                           then says not ready and names the missing layers
       --sandbox-root DIR   [GEAK_SANDBOX_ROOT]
       --cache-dir DIR      [GEAK_EVAL_CACHE_DIR]   passed to the harness
       --start-timeout-ms N [GEAK_HARNESS_START_MS] first pong, default 120000
@@ -63,6 +67,7 @@ typedef struct {
     long timeout_ms;
     long perf_reps;
     long drop_uid;              //  -1: none
+    bool require_isolation;
     long start_timeout_ms;
     bool interpret;
     char visible_var [32];
@@ -76,6 +81,7 @@ typedef struct {
     size_t n_selfchecks;                    //  ring: the oldest is replaced when full
     size_t selfcheck_next;
     int harness_failures;                   //  evaluations in a row that ended harness_error (atomic)
+    char iso_missing [256];                 //  missing sandbox layers, last pong (selfcheck_lock)
 } evaluator_t;
 
 //  /readyz turns false after this many harness_error verdicts in a row (each
@@ -142,6 +148,11 @@ s_init (int argc, char **argv, void **state_p)
         rc = geak_config_int ("GEAK_EVAL_PERF_REPS", 100, 1, 100000, &self->perf_reps);
     if (!rc)
         rc = geak_config_int ("GEAK_EVAL_DROP_UID", -1, -1, INT_MAX, &self->drop_uid);
+    if (!rc) {
+        long req_iso = 0;
+        rc = geak_config_int ("GEAK_EVAL_REQUIRE_ISOLATION", 0, 0, 1, &req_iso);
+        self->require_isolation = req_iso == 1;
+    }
     if (!rc)
         rc = geak_config_int ("GEAK_HARNESS_START_MS", 120000, 1000, 3600000,
                               &self->start_timeout_ms);
@@ -186,6 +197,9 @@ s_init (int argc, char **argv, void **state_p)
         else
         if (strcmp (arg, "--interpret") == 0)
             self->interpret = true;
+        else
+        if (strcmp (arg, "--require-isolation") == 0)
+            self->require_isolation = true;
         else {
             fprintf (stderr, "geak-evaluator: unknown option %s\n", arg);
             rc = GEAK_E_CONFIG;
@@ -303,6 +317,16 @@ s_ready (void *state, char *why, size_t why_size)
         snprintf (why, why_size, "the harness failed the last %d evaluations", failures);
         return false;
     }
+    //  the sandbox layers the fork servers last reported (all threads share the host)
+    char missing [sizeof self->iso_missing];
+    pthread_mutex_lock (&self->selfcheck_lock);
+    memcpy (missing, self->iso_missing, sizeof missing);
+    pthread_mutex_unlock (&self->selfcheck_lock);
+    if (*missing) {
+        snprintf (why, why_size, "candidate isolation missing: %s%s", missing,
+                  self->require_isolation ? " (required)" : "");
+        return !self->require_isolation;
+    }
     return true;
 }
 
@@ -322,6 +346,9 @@ s_proc_for (evaluator_t *self, int thread)
             .visible_value = self->gpu >= 0 ? self->visible_value : NULL,
             .interpret = self->interpret,
             .cache_dir = self->cache_dir,
+            //  one uid per worker thread: RLIMIT_NPROC and signals stay per sandbox
+            .sandbox_uid = geteuid () == 0 ? (int) (self->drop_uid >= 0 ? self->drop_uid : 61000) + thread : -1,
+            .require_isolation = self->require_isolation,
             .start_timeout_ms = (int) self->start_timeout_ms,
         };
         self->procs [thread] = geak_harness_new (&opts);
@@ -362,6 +389,20 @@ s_fresh_seed (void)
     if (getrandom (&seed, sizeof seed, 0) != (ssize_t) sizeof seed)
         seed = (uint64_t) geak_clock_mono_us () * 6364136223846793005ull + (uint64_t) getpid ();
     return seed & ((1ull << 48) - 1);      //  exact as a JSON number
+}
+
+//  Keep the fork server's missing isolation layers for /readyz (and warn when they change)
+static void
+s_note_isolation (evaluator_t *self, geak_harness_t *proc)
+{
+    char missing [sizeof self->iso_missing];
+    geak_harness_isolation_missing (proc, missing, sizeof missing);
+    pthread_mutex_lock (&self->selfcheck_lock);
+    bool changed = strcmp (missing, self->iso_missing) != 0;
+    memcpy (self->iso_missing, missing, sizeof missing);
+    pthread_mutex_unlock (&self->selfcheck_lock);
+    if (changed && *missing)
+        geak_warn ("isolation_missing", "layers=%s required=%d", missing, self->require_isolation);
 }
 
 //  The sandbox limits for a run of run_ms, and the uid to drop to (null: none),
@@ -429,6 +470,7 @@ s_run_once (evaluator_t *self, geak_harness_t *proc, const char *task_dir, const
                                                         &json, why);
     cJSON_Delete (req);
     geak_sandbox_destroy (&sandbox);
+    s_note_isolation (self, proc);
     if (outcome == GEAK_HARNESS_EVAL_TIMEOUT) {
         geak_info ("eval_killed", "why=\"%s\"", *why ? *why : "");
         free (*why);

@@ -232,6 +232,8 @@ import argparse, json, os, sys
 ap = argparse.ArgumentParser()
 ap.add_argument("--req-fd", type=int); ap.add_argument("--resp-fd", type=int)
 ap.add_argument("--device-index", type=int); ap.add_argument("--cache-dir")
+ap.add_argument("--seccomp-fd", type=int); ap.add_argument("--sandbox-uid", type=int)
+ap.add_argument("--require-isolation", action="store_true")
 a = ap.parse_args()
 rin, out = os.fdopen(a.req_fd, "r"), os.fdopen(a.resp_fd, "w")
 def send(o):

@@ -268,7 +268,7 @@ import argparse, json, os
 ap = argparse.ArgumentParser()
 ap.add_argument("--req-fd", type=int); ap.add_argument("--resp-fd", type=int)
 ap.add_argument("--device-index", type=int); ap.add_argument("--cache-dir")
-a = ap.parse_args()
+a, _ = ap.parse_known_args()
 rin, out = os.fdopen(a.req_fd, "r"), os.fdopen(a.resp_fd, "w")
 for line in rin:
     req = json.loads(line)
