@@ -130,6 +130,9 @@ s_nth_visible (const char *list, long n, char *out, size_t size)
 
 static void s_fini (void *state);
 
+static geak_harness_t *s_proc_for (evaluator_t *self, int thread);
+static void s_note_isolation (evaluator_t *self, geak_harness_t *proc);
+
 static geak_rc_t
 s_init (int argc, char **argv, void **state_p)
 {
@@ -275,6 +278,11 @@ s_init (int argc, char **argv, void **state_p)
                "timeout_ms=%ld drop_uid=%ld", self->harness_dir, self->tasks_root,
                self->device.vendor, self->device.arch, self->gpu, self->interpret,
                self->timeout_ms, self->drop_uid);
+    //  start the first fork server (and its warm candidate sandbox) now, not on the first
+    //  request: a static failure is then answered in milliseconds from the start
+    geak_harness_t *first = s_proc_for (self, 0);
+    if (first && geak_harness_ensure (first) == GEAK_OK)
+        s_note_isolation (self, first);
     *state_p = self;
     return GEAK_OK;
 }

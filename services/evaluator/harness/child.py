@@ -387,9 +387,6 @@ def _candidate(spec, key, ctl_r, data_w, work):
     digest = wire.digest_tensors
     pack = wire.pack_value
     send = wire.send
-    if not interpreted:
-        from . import warmup
-        warmup.run(device)
     counter = _launch_counter(interpreted)
     poison = _install_poison()
     timer = _Timer(device, spec.get("l2_bytes", 0), spec.get("clock_mhz", 0))
