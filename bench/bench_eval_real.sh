@@ -16,6 +16,7 @@ BIN=${BIN:-build/bin}
 W=${W:-14}
 PER_TASK=${PER_TASK:-2}
 LIMIT=${LIMIT:-0}
+TIMEOUT_S=${TIMEOUT_S:-60}
 BENCH=${BENCH:-}
 if [ -z "$BENCH" ]; then
     for d in ../shared/benchmarks/tritonbench-revised .gpucarry/benchmarks/tritonbench-revised; do
@@ -55,7 +56,7 @@ nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null || true
 
 t0=$(date +%s.%N)
 "$BIN/geak" eval --candidates "$OUT/cands.jsonl" --tasks "$ROOT/all" --standalone "$W" --no-selfcheck \
-    --correctness-only --out "$OUT/ours.jsonl" --summary "$OUT/ours_summary.json" --timeout-ms 120000 \
+    --correctness-only --out "$OUT/ours.jsonl" --summary "$OUT/ours_summary.json" --timeout-ms $((TIMEOUT_S * 1000)) \
     > "$OUT/ours.log" 2>&1
 rc=$?
 t1=$(date +%s.%N)
@@ -65,7 +66,7 @@ tail -3 "$OUT/ours.log"
 
 if [ "${SKIP_BASELINE:-0}" != 1 ]; then
     python3 bench/baseline_eval.py --candidates "$OUT/cands.jsonl" --tasks "$ROOT/all" --workers "$W" \
-        --out "$OUT/baseline.jsonl" | tee "$OUT/baseline.log"
+        --timeout-s "$TIMEOUT_S" --out "$OUT/baseline.jsonl" | tee "$OUT/baseline.log"
 fi
 
 python3 - "$OUT" "$ours_s" <<'PY'

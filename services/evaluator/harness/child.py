@@ -391,7 +391,6 @@ def _candidate(spec, key, ctl_r, data_w, work):
     poison = _install_poison()
     timer = _Timer(device, spec.get("l2_bytes", 0), spec.get("clock_mhz", 0))
     ctl = wire.Reader(ctl_r, key)
-    sandbox.apply_rlimits(spec.get("limits") or {}, notes)
     os.chdir(work)
     code_file = os.path.join(work, "candidate.py")
 
@@ -401,10 +400,15 @@ def _candidate(spec, key, ctl_r, data_w, work):
     # no in-process policing: the operating system is the boundary (docs/security.md)
     send(data_w, key, {"ev": "ready", "notes": notes})
 
-    # ---- the code (it has not seen any input yet)
+    # ---- the code (it has not seen any input yet); this process may have been started ahead
+    # and waited here until a candidate came
     cmd, blob = ctl.recv()
     if cmd.get("cmd") != "code":
         return
+    limits = cmd.get("limits") or {}
+    notes = []
+    sandbox.apply_rlimits(limits, notes)
+    send(data_w, key, {"ev": "limits", "notes": notes})
     entry_name = cmd.get("entry")
     n_src = int(cmd.get("src_len", 0))
     source, append = blob[:n_src], None
@@ -534,10 +538,18 @@ def _reference(task, key, ctl_r, data_w, facts, want_reference):
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
     sync = _sync_fn(device)
-    spec = task.spec
     ctl = wire.Reader(ctl_r, key)
     timer = _Timer(device, facts.get("l2_bytes", 0), facts.get("clock_mhz", 0))
     _launch_counter(interpreted)  # same launch-path overhead as the candidate's
+    if task is None:
+        # started ahead of its evaluation (device ready): the task comes first
+        cmd, _ = ctl.recv()
+        if cmd.get("cmd") != "task":
+            return
+        from . import task as tasklib
+        task = tasklib.load(cmd["dir"])
+        want_reference = bool(cmd.get("want_reference"))
+    spec = task.spec
     t0 = time.monotonic()
     if os.environ.get("GEAK_HARNESS_DEBUG_STALL"):
         import faulthandler

@@ -322,6 +322,9 @@ class Server:
                 elif op == "selfcheck":
                     self.respond({"op": "selfcheck", "id": req.get("id"), "result": self.selfcheck(req)})
                 elif op == "quit":
+                    nxt, self._next_ref = getattr(self, "_next_ref", None), None
+                    if nxt is not None:
+                        nxt.discard()
                     reap_discarded(time.monotonic() + 10)
                     self.respond({"op": "bye"})
                     return
@@ -356,16 +359,44 @@ class Server:
             missing.append("seccomp")
         return {"layers": sb.layers, "missing": missing, "notes": sb.notes, "starts": sb.starts}
 
-    def spawn_candidate(self, facts, req):
-        """A fresh candidate process in the sandbox, on two new private pipes."""
-        sb = self.sandbox()
+    def _candidate_pipes(self, facts):
         key = os.urandom(32)
         ctl_r, ctl_w = os.pipe()
         data_r, data_w = os.pipe()
         os.set_blocking(ctl_w, False)
         spec = {"key": key.hex(), "interpreted": bool(facts.get("interpreted")),
                 "device_index": self.device_index, "l2_bytes": facts.get("l2_bytes", 0),
-                "clock_mhz": facts.get("clock_mhz", 0), "limits": req.get("limits") or {}}
+                "clock_mhz": facts.get("clock_mhz", 0)}
+        return key, ctl_r, ctl_w, data_r, data_w, spec
+
+    def recycle_sandbox(self, facts):
+        """After a verdict: the sandbox cleans up and forks the next candidate process now, so its
+        start (CUDA context, Triton driver) is off the next evaluation's path."""
+        sb = self._sandbox
+        if sb is None or not sb.alive():
+            return
+        key, ctl_r, ctl_w, data_r, data_w, spec = self._candidate_pipes(facts)
+        sb.recycle(ctl_r, data_w, spec)
+        if sb.pending:
+            self._next_cand = (key, ctl_w, data_r)
+        else:
+            os.close(ctl_w)
+            os.close(data_r)
+
+    def spawn_candidate(self, facts, req):
+        """A candidate process in the sandbox on two private pipes: the one forked ahead by
+        recycle_sandbox, or a new one."""
+        nxt, self._next_cand = getattr(self, "_next_cand", None), None
+        if nxt is not None:
+            key, ctl_w, data_r = nxt
+            try:
+                pid = self._sandbox.take()
+                return SandboxedChild(pid, key, ctl_w, data_r, self._sandbox)
+            except (isolate.IsolationError, OSError):
+                os.close(ctl_w)
+                os.close(data_r)
+        sb = self.sandbox()
+        key, ctl_r, ctl_w, data_r, data_w, spec = self._candidate_pipes(facts)
         try:
             pid = sb.fork(ctl_r, data_w, spec)
         except (isolate.IsolationError, OSError) as e:
@@ -443,12 +474,27 @@ class Server:
             pass
 
     def start_reference(self, task, facts, runs, need_oracle, want_reference):
-        """Fork the oracle/reference child.  -> Child (oracle command already sent)."""
-        ref = spawn(lambda key, ctl_r, data_w: child.reference_main(
-            task, key, ctl_r, data_w, facts, want_reference), "reference")
+        """The oracle/reference child: the one forked ahead (prefork_reference) when it is still
+        there, else a new one.  -> Child (task and oracle commands already sent)."""
+        ref, self._next_ref = getattr(self, "_next_ref", None), None
+        if ref is not None and ref.poll() is not None:
+            ref.close()
+            ref = None
+        if ref is None or not ref.send({"cmd": "task", "dir": task.dir, "want_reference": want_reference}):
+            if ref is not None:
+                ref.discard()
+            ref = spawn(lambda key, ctl_r, data_w: child.reference_main(
+                task, key, ctl_r, data_w, facts, want_reference), "reference")
         if need_oracle:
             ref.send({"cmd": "oracle", "runs": [r for r in runs if r["kind"] != "perf"]})
         return ref
+
+    def prefork_reference(self, facts):
+        """Fork the next evaluation's oracle/reference child now: it sets up its device and waits
+        for its task, off the next evaluation's path.  It is a fresh process all the same."""
+        if getattr(self, "_next_ref", None) is None:
+            self._next_ref = spawn(lambda key, ctl_r, data_w: child.reference_main(
+                None, key, ctl_r, data_w, facts, None), "reference")
 
     def collect_inputs(self, ref, deadline):
         """The inputs frame the oracle child sends first: -> (msg, blob)."""
@@ -559,6 +605,10 @@ class Server:
             problem = None
         phases = res.setdefault("phases_ms", {})
         phases["screen"] = round((time.monotonic() - t_start) * 1e3, 2)
+        if not problem:
+            missing = screen.missing_names(source, _required_names(task))
+            if missing:
+                problem = ("import_error", "entry point %s() is not defined by the candidate" % missing[0])
         if problem:
             res["error_class"], res["error_message"] = problem
             return res, None
@@ -633,8 +683,10 @@ class Server:
                     c.discard()
             if cand is not None:
                 t_clean = time.monotonic()
-                self._sandbox.clean()
+                self.recycle_sandbox(facts)
                 phases["clean"] = round((time.monotonic() - t_clean) * 1e3, 1)
+            if ref is not None and req.get("prefork", True):
+                self.prefork_reference(facts)
             # children killed: a hanging candidate held the shared lock until this point only
             if lock is not None:
                 lock.release()
@@ -680,6 +732,11 @@ class Server:
                 if ev == "phase":
                     cand.phase = msg.get("phase", cand.phase)
                     continue
+                if ev == "limits":
+                    notes = msg.get("notes")
+                    if isinstance(notes, list):
+                        res["sandbox"] += ";" + ",".join(_text(n, 40) for n in notes[:16])
+                    continue
                 return msg, blob
 
         def fail(cls, message, trace=""):
@@ -691,11 +748,9 @@ class Server:
         try:
             msg, _ = recv()
             if msg.get("ev") == "ready":
-                notes = msg.get("notes")
-                if isinstance(notes, list):
-                    res["sandbox"] += ";" + ",".join(_text(n, 40) for n in notes[:16])
                 append = child._append_of(task)
-                code_msg = {"cmd": "code", "entry": task.entry, "src_len": len(source)}
+                code_msg = {"cmd": "code", "entry": task.entry, "src_len": len(source),
+                            "limits": req.get("limits") or {}}
                 blob = source
                 if append is not None:
                     code_msg["append_name"] = append[0]
@@ -1116,6 +1171,22 @@ def _nbytes(v):
     if isinstance(v, (tuple, list)):
         return sum(_nbytes(x) for x in v)
     return 64
+
+
+def _required_names(task):
+    """Names the candidate itself must define: the entry point, unless the task's appended code
+    defines it; then the benchmark function the appended test section calls (task.json
+    entry.signature)."""
+    import re as _re
+    append_src = getattr(task, "append_src", None)
+    if append_src is None:
+        return [task.entry]
+    if not screen.missing_names(append_src.decode("utf-8", "replace"), [task.entry]):
+        entry = task.meta.get("entry")
+        sig = entry.get("signature", "") if isinstance(entry, dict) else ""
+        m = _re.search(r"def\s+(\w+)", sig or "")
+        return [m.group(1)] if m else []
+    return [task.entry]
 
 
 def _read_code(path, limit=4 << 20):

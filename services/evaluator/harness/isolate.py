@@ -315,6 +315,40 @@ class Sandbox:
             raise IsolationError("candidate server sent garbage")
         return msg
 
+    def recycle(self, ctl_r, data_w, spec):
+        """Clean up after the last candidate and fork the next one at once, without waiting for
+        either answer: the candidate server does both in order while the trusted side reports the
+        verdict; take() collects them when the next candidate is needed.  Closes both fds."""
+        try:
+            self._send({"op": "clean"}, timeout=5.0)
+            self._send({"op": "fork", "spec": spec}, fds=(ctl_r, data_w), timeout=5.0)
+            self.pending = True
+        except (IsolationError, OSError):
+            self.pending = False
+            self.stop()
+        finally:
+            os.close(ctl_r)
+            os.close(data_w)
+
+    def take(self, timeout=30.0):
+        """-> pid of the candidate forked by recycle(); raises IsolationError (the caller starts
+        over with a fresh sandbox)."""
+        if not getattr(self, "pending", False) or not self.alive():
+            self.pending = False
+            raise IsolationError("no candidate waiting")
+        self.pending = False
+        try:
+            msg = self._recv(timeout)
+            if msg.get("ev") != "clean" or not msg.get("ok"):
+                raise IsolationError("cleanup failed: %s" % msg.get("message"))
+            msg = self._recv(timeout)
+            if msg.get("ev") != "forked" or not isinstance(msg.get("pid"), int):
+                raise IsolationError("candidate server refused the fork")
+            return msg["pid"]
+        except (IsolationError, OSError):
+            self.stop()
+            raise
+
     def fork(self, ctl_r, data_w, spec, timeout=30.0):
         """Start one candidate with the given pipe ends (closed here).  -> its pid inside."""
         try:
@@ -352,6 +386,11 @@ class Sandbox:
     def clean(self, timeout=15.0):
         """Kill whatever the last candidate left and wipe the tmpfs.  -> stderr tail (advisory).
         A server that cannot do it is restarted."""
+        if getattr(self, "pending", False):
+            try:
+                self.take(timeout)   # a candidate forked ahead: clean it away too
+            except (IsolationError, OSError):
+                return ""
         if not self.alive() or self.sock is None:
             self.stop()
             return ""

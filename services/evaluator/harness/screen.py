@@ -188,3 +188,49 @@ def screen(source):
     if s.problem:
         return ("forbidden_construct", s.problem)
     return None
+
+
+def _top_level_names(tree):
+    """Names a module binds at top level (into if/try/with/for blocks, not into functions).
+    None when it cannot tell (a star import)."""
+    names = set()
+    stack = list(tree.body)
+    while stack:
+        n = stack.pop()
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(n.name)
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            for a in n.names:
+                if a.name == "*":
+                    return None
+                names.add((a.asname or a.name).split(".")[0])
+        elif isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = n.targets if isinstance(n, ast.Assign) else [n.target]
+            for t in targets:
+                for x in ast.walk(t):
+                    if isinstance(x, ast.Name):
+                        names.add(x.id)
+        elif isinstance(n, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                for c in getattr(n, field, []) or []:
+                    stack.extend(c.body if isinstance(c, ast.ExceptHandler) else [c])
+            if isinstance(n, ast.For):
+                for x in ast.walk(n.target):
+                    if isinstance(x, ast.Name):
+                        names.add(x.id)
+        elif isinstance(n, ast.Expr) and isinstance(n.value, ast.NamedExpr):
+            names.add(n.value.target.id)
+    return names
+
+
+def missing_names(source, required):
+    """Which of `required` the source never binds at top level (static: an LLM reply that
+    renamed or forgot the entry point is answered without starting anything).  [] when unsure."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return []
+    names = _top_level_names(tree)
+    if names is None:
+        return []
+    return [r for r in required if r not in names]
