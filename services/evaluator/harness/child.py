@@ -373,7 +373,12 @@ def _candidate(spec, key, ctl_r, data_w, work):
     sandbox.redirect_stdio(work)
     notes = []
     interpreted = bool(spec.get("interpreted"))
-    device = _init_device(int(spec.get("device_index", 0)), interpreted)
+    device_index = int(spec.get("device_index", 0))
+    # the device is initialised only once the code has loaded: a candidate that fails to import
+    # (the most common failure) never pays for a GPU context
+    device = "cpu" if interpreted else "cuda:%d" % device_index
+    if interpreted:
+        os.environ["TRITON_INTERPRET"] = "1"
     sync = _sync_fn(device)
     tmp = os.path.join(work, ".tmp")
     os.makedirs(tmp, exist_ok=True)
@@ -389,7 +394,6 @@ def _candidate(spec, key, ctl_r, data_w, work):
     send = wire.send
     counter = _launch_counter(interpreted)
     poison = _install_poison()
-    timer = _Timer(device, spec.get("l2_bytes", 0), spec.get("clock_mhz", 0))
     ctl = wire.Reader(ctl_r, key)
     os.chdir(work)
     code_file = os.path.join(work, "candidate.py")
@@ -407,8 +411,7 @@ def _candidate(spec, key, ctl_r, data_w, work):
         return
     limits = cmd.get("limits") or {}
     notes = []
-    sandbox.apply_rlimits(limits, notes)
-    send(data_w, key, {"ev": "limits", "notes": notes})
+    sandbox.apply_rlimits({k: v for k, v in limits.items() if k != "as_mb"}, notes, address_space=False)
     entry_name = cmd.get("entry")
     n_src = int(cmd.get("src_len", 0))
     source, append = blob[:n_src], None
@@ -430,12 +433,18 @@ def _candidate(spec, key, ctl_r, data_w, work):
                            "message": "%s: %s" % (type(e).__name__, _safe_str(e)),
                            "trace": trim_trace(_safe_trace())})
         return
+    # the GPU now (the address-space limit after it: the runtime maps its ranges first)
+    _init_device(device_index, interpreted)
+    timer = _Timer(device, spec.get("l2_bytes", 0), spec.get("clock_mhz", 0))
+    sandbox.apply_rlimits({"as_mb": limits.get("as_mb")}, notes, address_space=True)
+    send(data_w, key, {"ev": "limits", "notes": notes})
     send(data_w, key, {"ev": "loaded"})
 
     # ---- the runs: inputs drawn by the trusted oracle process, sent here as bytes
     cmd, blob = ctl.recv()
     if cmd.get("cmd") != "run":
         return
+    notes = []
     runs = cmd["runs"]
     all_inputs = wire.unpack_value(cmd["inputs"], blob)
     del blob
@@ -533,22 +542,23 @@ def reference_main(task, key, ctl_r, data_w, facts, want_reference):
 def _reference(task, key, ctl_r, data_w, facts, want_reference):
     t_fork = time.monotonic()
     import torch
-    interpreted = bool(facts.get("interpreted"))
-    device = _init_device(int(facts.get("device_index", 0)), interpreted)
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
-    sync = _sync_fn(device)
     ctl = wire.Reader(ctl_r, key)
-    timer = _Timer(device, facts.get("l2_bytes", 0), facts.get("clock_mhz", 0))
-    _launch_counter(interpreted)  # same launch-path overhead as the candidate's
     if task is None:
-        # started ahead of its evaluation (device ready): the task comes first
+        # forked ahead of its evaluation: the task comes first (and only then the GPU context,
+        # so an evaluation that never needs an oracle never creates one)
         cmd, _ = ctl.recv()
         if cmd.get("cmd") != "task":
             return
         from . import task as tasklib
         task = tasklib.load(cmd["dir"])
         want_reference = bool(cmd.get("want_reference"))
+    interpreted = bool(facts.get("interpreted"))
+    device = _init_device(int(facts.get("device_index", 0)), interpreted)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+    sync = _sync_fn(device)
+    timer = _Timer(device, facts.get("l2_bytes", 0), facts.get("clock_mhz", 0))
+    _launch_counter(interpreted)  # same launch-path overhead as the candidate's
     spec = task.spec
     t0 = time.monotonic()
     if os.environ.get("GEAK_HARNESS_DEBUG_STALL"):

@@ -631,8 +631,15 @@ class Server:
                 t_lock = time.monotonic()
                 lock.acquire_shared()
                 phases["lock_shared_wait"] = round((time.monotonic() - t_lock) * 1e3, 1)
-            if cached is None or timed:
-                ref = self.start_reference(task, facts, runs, cached is None, want_reference=timed)
+            refbox = {"ref": None}
+
+            def get_ref():
+                # the oracle/reference process starts only once the candidate's code has loaded:
+                # a candidate that fails to import costs no oracle (and no second GPU context)
+                if refbox["ref"] is None and (cached is None or timed):
+                    refbox["ref"] = self.start_reference(task, facts, runs, cached is None, want_reference=timed)
+                return refbox["ref"]
+
             t_spawn = time.monotonic()
             try:
                 cand = self.spawn_candidate(facts, req)
@@ -651,7 +658,7 @@ class Server:
             def get_inputs():
                 if state["inputs"] is None:
                     t_in = time.monotonic()
-                    state["inputs"] = self.collect_inputs(ref, deadline)
+                    state["inputs"] = self.collect_inputs(get_ref(), deadline)
                     phases["inputs_wait"] = round((time.monotonic() - t_in) * 1e3, 1)
                 return state["inputs"]
 
@@ -659,7 +666,7 @@ class Server:
                 # called once the candidate has its inputs: its calls overlap the oracle's work
                 if state["oracle"] is None:
                     t_or = time.monotonic()
-                    state["oracle"], frames = self.collect_oracle(ref, runs[:n_check], deadline)
+                    state["oracle"], frames = self.collect_oracle(get_ref(), runs[:n_check], deadline)
                     phases["oracle_wait"] = round((time.monotonic() - t_or) * 1e3, 1)
                     phases["oracle_child"] = round(getattr(self, "last_oracle_ms", 0) or 0, 1)
                     if use_cache:
@@ -669,8 +676,11 @@ class Server:
                             _log("cache_store_failed", error=repr(e))
                 return state["oracle"]
 
-            self.drive_candidate(cand, ref, task, runs, n_check, get_inputs, get_oracle, req, res, deadline,
-                                 timed, source_bytes)
+            try:
+                self.drive_candidate(cand, get_ref, task, runs, n_check, get_inputs, get_oracle, req, res,
+                                     deadline, timed, source_bytes)
+            finally:
+                ref = refbox["ref"]
             oracle = state["oracle"]
         except HarnessFault as e:
             res.update(error_class="harness_error", error_message=str(e)[:4000], call_ok=False, exec_ok=False)
@@ -710,7 +720,7 @@ class Server:
         finally:
             lock.release()
 
-    def drive_candidate(self, cand, ref, task, runs, n_check, get_inputs, get_oracle, req, res, deadline,
+    def drive_candidate(self, cand, get_ref, task, runs, n_check, get_inputs, get_oracle, req, res, deadline,
                         timed, source):
         violations = []
         verdicts = res["verdicts"]
@@ -859,7 +869,7 @@ class Server:
         if timed:
             t_timing = time.monotonic()
             try:
-                self.time_pair(cand, ref, task, runs, n_check, oracle, req, res, deadline)
+                self.time_pair(cand, get_ref(), task, runs, n_check, oracle, req, res, deadline)
             except EOFError:
                 # the candidate (or reference) vanished during timing
                 if cand.poll() is not None or cand.wait(time.monotonic() + 2) is not None:

@@ -62,9 +62,10 @@ def vm_size_bytes():
         return 0
 
 
-def apply_rlimits(limits, notes):
+def apply_rlimits(limits, notes, address_space=True):
     """limits: {"cpu_s","nproc","fsize_mb","nofile","as_mb"}; as_mb is headroom over the
-    address space the child already has after setup (torch alone maps gigabytes)."""
+    address space the child already has after setup (torch alone maps gigabytes).
+    address_space: False leaves RLIMIT_AS for a later call (after the GPU runtime started)."""
     table = (("cpu_s", resource.RLIMIT_CPU, 1),
              ("nproc", resource.RLIMIT_NPROC, 1),
              ("fsize_mb", resource.RLIMIT_FSIZE, 1 << 20),
@@ -83,6 +84,8 @@ def apply_rlimits(limits, notes):
             notes.append("%s=%d" % (key, v // scale))
         except (ValueError, OSError) as e:
             notes.append("%s-failed(%s)" % (key, e))
+    if not address_space:
+        return
     v = limits.get("as_mb")
     if not v:
         v = DEFAULT_AS_MB  # a memory limit always, unless asked for none (negative)

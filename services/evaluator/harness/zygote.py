@@ -127,8 +127,24 @@ def _others():
         return []
 
 
+def _dying(pid):
+    """A zombie, or a process with SIGKILL pending: it will never run user code again (its exit,
+    e.g. a GPU context teardown, may still take a while)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("State:") and line.split()[1] in ("Z", "X"):
+                    return True
+                if line.startswith(("SigPnd:", "ShdPnd:")) and int(line.split()[1], 16) & (1 << 8):
+                    return True
+    except (OSError, ValueError, IndexError):
+        return True  # gone already
+    return False
+
+
 def _kill_all_others(deadline):
-    """kill(-1, SIGKILL) and reap, again, until this pid namespace holds only us and its init."""
+    """kill(-1, SIGKILL) and reap, again, until every other process of this pid namespace (but
+    its init) is dead or dying: nothing a candidate started can run after this returns."""
     while True:
         try:
             os.kill(-1, signal.SIGKILL)
@@ -140,7 +156,7 @@ def _kill_all_others(deadline):
                     break
             except ChildProcessError:
                 break
-        left = _others()
+        left = [p for p in _others() if not _dying(p)]
         if not left or time.monotonic() >= deadline:
             return not left
         time.sleep(0.002)
