@@ -5,7 +5,6 @@ returns into the fork server's loop.
 Children talk to the fork server over two private pipes: `ctl` (commands in) and
 `data` (frames out), both framed and tagged by wire.py.
 """
-import math
 import os
 import sys
 import time

@@ -1308,7 +1308,6 @@ def main(argv=None):
             bpf = f.read(1 << 20)
     srv = Server(a.req_fd, a.resp_fd, a.device_index, a.cache_dir, seccomp_bpf=bpf,
                  sandbox_uid=a.sandbox_uid, require_isolation=a.require_isolation)
-    child.sandbox.warm_up()
     _log("ready", pid=os.getpid(), interpret=srv.interpret_env, cache=srv.cache_dir)
     srv.serve()
     reap_discarded(time.monotonic() + 10)

@@ -1,8 +1,9 @@
 """Static screen of candidate source, run in the fork server before any fork.
 
 screen(source) -> None when the code may run, else (error_class, message).
-The screen is a first gate only: the run-time audit hook (sandbox.py) and the
-out-of-process comparison are what a determined candidate actually meets.
+The screen is a fast first gate (a refused construct is answered in milliseconds, no process
+started); it is not the boundary: the operating system's sandbox (isolate.py) and the trusted,
+out-of-process comparison are what a determined candidate actually meets (docs/security.md).
 """
 import ast
 
