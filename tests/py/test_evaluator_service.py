@@ -333,3 +333,62 @@ def test_fork_server_faults_are_harness_errors_never_the_candidate(tmp_path, bro
         assert rc == 0 and readyz(port)[0] == 200
     finally:
         assert ev.stop() == 0, ev.log_text()
+
+
+def test_verdicts_carry_isolation_and_phases(tmp_path, broker):
+    """Every verdict says which sandbox layers it ran under and where its time went."""
+    ev = start_evaluator(tmp_path, broker, "--require-isolation")
+    try:
+        verdicts, _ = run_eval(tmp_path, broker, [{"id": "ok", "task": TASK, "code": correct()},
+                                                  {"id": "syn", "task": TASK, "code": "def gelu(x)\n  return x\n"}])
+        v = verdicts["ok"]
+        assert v["error_class"] == "pass", v
+        for layer in ("bwrap", "uid", "mountns", "pidns", "netns", "seccomp", "nnp"):
+            assert layer in v["isolation"], v
+        assert "missing" not in v["isolation"], v
+        assert {"screen", "spawn", "load", "calls", "compare"} <= set(v["phases_ms"]), v
+        assert verdicts["syn"]["error_class"] == "syntax_error"
+        assert set(verdicts["syn"]["phases_ms"]) == {"screen"}, verdicts["syn"]
+    finally:
+        assert ev.stop() == 0, ev.log_text()
+
+
+def _path_without_bwrap(tmp_path):
+    import shutil
+    import sys
+    bindir = tmp_path / "nobwrap-bin"
+    bindir.mkdir()
+    os.symlink(sys.executable, bindir / "python3")
+    for tool in ("sh", "ps", "cc", "gcc", "ldconfig"):
+        found = shutil.which(tool)
+        if found:
+            os.symlink(found, bindir / tool)
+    return str(bindir)
+
+
+@pytest.mark.parametrize("required", [True, False])
+def test_missing_isolation_is_named_in_results_and_readyz(tmp_path, broker, required):
+    """A host without bubblewrap: with --require-isolation the evaluator refuses (harness_error,
+    /readyz 503 naming the layers); without it every result names what is missing."""
+    env = dict(ENV, PATH=_path_without_bwrap(tmp_path), GEAK_METRICS_BIND="127.0.0.1:0",
+               GEAK_EVAL_REQUIRE_ISOLATION="1" if required else "0")
+    log = tmp_path / "ev-nobwrap.log"
+    ev = Proc([os.path.join(BIN, "geak-evaluator"), "--broker", broker, "--heartbeat-ms", "200",
+               "--tasks", TASKS, "--harness-dir", HARNESS], str(log), env=env)
+    try:
+        wait_until(lambda: ping_ok(broker), timeout=60, what="evaluator health")
+        port = int(wait_until(lambda: re.search(r"event=metrics_ready \S+ port=(\d+)", ev.log_text()),
+                              what="metrics_ready").group(1))
+        status, body = readyz(port)
+        verdicts, _ = run_eval(tmp_path, broker, [{"id": "ok", "task": TASK, "code": correct()}], "--no-selfcheck")
+        v = verdicts["ok"]
+        if required:
+            assert status == 503 and "isolation missing" in body and "bwrap" in body, (status, body)
+            assert v["error_class"] == "harness_error" and "isolation required" in v["message"], v
+        else:
+            assert status == 200, (status, body)
+            assert v["error_class"] == "pass", v
+            assert "missing=" in v["isolation"] and "mountns" in v["isolation"], v
+        assert "event=isolation_missing" in ev.log_text()
+    finally:
+        assert ev.stop() == 0, ev.log_text()

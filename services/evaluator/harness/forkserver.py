@@ -496,8 +496,9 @@ class Server:
             self._next_ref = spawn(lambda key, ctl_r, data_w: child.reference_main(
                 None, key, ctl_r, data_w, facts, None), "reference")
 
-    def collect_inputs(self, ref, deadline):
-        """The inputs frame the oracle child sends first: -> (msg, blob)."""
+    @staticmethod
+    def _oracle_frame(ref, deadline, want):
+        """The next frame of the oracle child, which must be `want` (our faults raise)."""
         try:
             msg, blob = ref.recv(deadline)
         except EOFError:
@@ -509,34 +510,29 @@ class Server:
             raise HarnessFault("oracle child stream: %s" % e)
         if msg.get("ev") == "error":
             raise HarnessFault("%s\n%s" % (msg.get("message"), msg.get("trace", "")))
-        if msg.get("ev") != "inputs" or not isinstance(msg.get("digests"), list):
+        if msg.get("ev") != want:
             raise HarnessFault("unexpected frame from the oracle child: %r" % (msg.get("ev"),))
+        return msg, blob
+
+    def collect_inputs(self, ref, deadline):
+        """The inputs frame the oracle child sends first: -> (msg, blob)."""
+        msg, blob = self._oracle_frame(ref, deadline, "inputs")
+        if not isinstance(msg.get("digests"), list):
+            raise HarnessFault("oracle child sent inputs without digests")
         return {"ev": "inputs", "value": msg["value"], "digests": msg["digests"]}, blob
 
     def collect_oracle(self, ref, runs, deadline):
         frames, outs = [], []
         self.oracle_marks = []
-        try:
-            for i in range(len(runs)):
-                msg, blob = ref.recv(deadline)
-                if msg.get("ev") == "error":
-                    raise HarnessFault("%s\n%s" % (msg.get("message"), msg.get("trace", "")))
-                if msg.get("ev") != "oracle" or msg.get("run") != i:
-                    raise HarnessFault("unexpected frame from the oracle child: %r" % (msg.get("ev"),))
-                frames.append(({"digest": msg["digest"], "value": msg["value"]}, blob))
-                self.oracle_marks.append(round(float(msg.get("t_ms", 0) or 0), 1))
-                outs.append((msg["digest"], wire.unpack_value(msg["value"], blob)))
-            msg, _ = ref.recv(deadline)
-            if msg.get("ev") != "oracle_done":
-                raise HarnessFault("oracle child did not finish")
-            self.last_oracle_ms = msg.get("t_ms")
-        except EOFError:
-            sig, code = describe_status(ref.wait(time.monotonic() + 5))
-            raise HarnessFault("oracle child died (%s)" % (sig or "exit %s" % code))
-        except wire.WireTimeout:
-            raise HarnessFault("oracle child timed out")
-        except wire.WireError as e:
-            raise HarnessFault("oracle child stream: %s" % e)
+        for i in range(len(runs)):
+            msg, blob = self._oracle_frame(ref, deadline, "oracle")
+            if msg.get("run") != i:
+                raise HarnessFault("oracle frame for run %r, expected %d" % (msg.get("run"), i))
+            frames.append(({"digest": msg["digest"], "value": msg["value"]}, blob))
+            self.oracle_marks.append(round(float(msg.get("t_ms", 0) or 0), 1))
+            outs.append((msg["digest"], wire.unpack_value(msg["value"], blob)))
+        msg, _ = self._oracle_frame(ref, deadline, "oracle_done")
+        self.last_oracle_ms = msg.get("t_ms")
         return outs, frames
 
     # ---- building the run list

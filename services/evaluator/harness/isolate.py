@@ -27,6 +27,8 @@ import time
 import torch  # noqa: F401  (the fork server has it; only its location is needed here)
 import triton
 
+from . import sandbox
+
 HARNESS_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAYERS = ("bwrap", "uid", "mountns", "pidns", "netns", "ipcns", "utsns", "seccomp", "nnp", "rlimits")
 TMPFS_MB = 2048
@@ -107,19 +109,8 @@ def bwrap_argv(bwrap, uid, seccomp_fd, sock_fd, privileged, tmpfs_mb=TMPFS_MB):
     if seccomp_fd is not None:
         a += ["--seccomp", str(seccomp_fd)]
     a += ["--chdir", "/tmp", sys.executable, "-s", "-m", "harness.zygote", "--sock", str(sock_fd),
-          "--uid", str(uid), "--host-ns", json.dumps(host_namespaces())]
+          "--uid", str(uid), "--host-ns", json.dumps(sandbox.namespace_inodes())]
     return a
-
-
-def host_namespaces():
-    """Inode of each of our namespaces: the candidate server compares its own against them."""
-    out = {}
-    for ns in ("mnt", "pid", "net", "ipc", "uts"):
-        try:
-            out[ns] = os.stat("/proc/self/ns/" + ns).st_ino
-        except OSError:
-            out[ns] = None
-    return out
 
 
 def _find_bwrap():
@@ -193,7 +184,7 @@ class Sandbox:
             cwd = "/"
         else:
             argv = [sys.executable, "-s", "-m", "harness.zygote", "--sock", str(child.fileno()),
-                    "--uid", str(self.uid), "--direct", "--host-ns", json.dumps(host_namespaces())]
+                    "--uid", str(self.uid), "--direct", "--host-ns", json.dumps(sandbox.namespace_inodes())]
             if seccomp_fd is not None:
                 argv += ["--seccomp-fd", str(seccomp_fd)]
             cwd = "/tmp"

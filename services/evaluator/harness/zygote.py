@@ -63,19 +63,10 @@ def _status_field(name):
     return ""
 
 
-def _ns_inodes():
-    out = {}
-    for ns in ("mnt", "pid", "net", "ipc", "uts"):
-        try:
-            out[ns] = os.stat("/proc/self/ns/" + ns).st_ino
-        except OSError:
-            out[ns] = None
-    return out
-
-
 def probe_layers(host_ns, uid_dropped):
     """What this process really runs under (read before any candidate exists)."""
-    mine = _ns_inodes()
+    from .sandbox import namespace_inodes
+    mine = namespace_inodes()
     other = lambda ns: bool(host_ns.get(ns)) and mine.get(ns) is not None and mine[ns] != host_ns[ns]  # noqa: E731
     return {"uid": os.getuid() if uid_dropped else 0, "mountns": other("mnt"), "pidns": other("pid"),
             "netns": other("net"), "ipcns": other("ipc"), "utsns": other("uts"),
