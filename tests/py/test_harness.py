@@ -517,6 +517,31 @@ def test_selfcheck_ok(server):
     assert r["error_class"] == "pass" and r["call_ok"] and r["exec_ok"] and r["reason"] == "", r
 
 
+def test_selfcheck_cached_on_the_host(server, tmp_path):
+    """A task checked once (same digest, device, torch, triton, harness) is answered from the cache
+    dir, by this fork server and by any other sharing it; a changed task file is checked again."""
+    task = tmp_path / "gelu"
+    shutil.copytree(GELU, task)
+    with open(task / "spec.py", "a") as f:   # a digest no other test has checked
+        f.write("\n# %s\n" % tmp_path)
+    server.send({"op": "selfcheck", "id": "c1", "task_dir": str(task)})
+    first = server.recv(120)["result"]
+    assert first["status"] == "ok" and first["cached"] is False, first
+    other = ForkServer(server.cache)   # a second evaluator of the same host
+    try:
+        t = time.monotonic()
+        other.send({"op": "selfcheck", "id": "c2", "task_dir": str(task)})
+        again = other.recv(120)["result"]
+        assert again["cached"] is True and again["status"] == "ok", again
+        assert time.monotonic() - t < 2.0
+    finally:
+        other.close()
+    with open(task / "spec.py", "a") as f:
+        f.write("\n# edited\n")
+    server.send({"op": "selfcheck", "id": "c3", "task_dir": str(task)})
+    assert server.recv(120)["result"]["cached"] is False
+
+
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "tasks")
 
 
