@@ -32,6 +32,7 @@
 #include "standalone.h"
 
 #include <limits.h>
+#include <unistd.h>
 #include <math.h>
 #include <cjson/cJSON.h>
 
@@ -586,6 +587,8 @@ geak_cmd_eval (int argc, char **argv)
     const char *endpoint = geak_config_str ("GEAK_BROKER", GEAK_DEFAULT_BROKER);
     long standalone = 0, window = 0, timeout_ms = 120000;
     bool correctness = false, selfcheck = true;
+    //  no broker named anywhere: run a private one (nothing else to set up)
+    bool broker_named = getenv ("GEAK_BROKER") && *getenv ("GEAK_BROKER");
     for (int i = 1; i < argc; i++) {
         const char *arg = argv [i];
         bool has = i + 1 < argc;
@@ -601,8 +604,10 @@ geak_cmd_eval (int argc, char **argv)
         if (strcmp (arg, "--summary") == 0 && has)
             summary_path = argv [++i];
         else
-        if (strcmp (arg, "--broker") == 0 && has)
+        if (strcmp (arg, "--broker") == 0 && has) {
             endpoint = argv [++i];
+            broker_named = true;
+        }
         else
         if (strcmp (arg, "--standalone") == 0 && has) {
             if (geak_config_parse_long (argv [++i], 1, STANDALONE_MAX, &standalone)) {
@@ -647,6 +652,11 @@ geak_cmd_eval (int argc, char **argv)
     }
     int64_t t0 = geak_clock_mono_ms ();
     standalone_t *sa = NULL;
+    if (standalone == 0 && !broker_named) {
+        fprintf (stderr, "geak eval: no broker configured (--broker, GEAK_BROKER): starting a private one "
+                         "with 1 evaluator (--standalone N for more)\n");
+        standalone = 1;
+    }
     if (standalone > 0) {
         char *real_tasks = realpath (tasks, NULL);
         standalone_opts_t sa_opts = {
@@ -668,11 +678,32 @@ geak_cmd_eval (int argc, char **argv)
         s_items_free (items, n);
         return 1;
     }
-    if (window == 0) {
-        int workers = standalone ? (int) standalone
-                                : standalone_service_workers (client, GEAK_SERVICE_EVALUATOR);
-        window = workers > 0 ? workers : 1;
+    if (!standalone) {
+        //  a broker that does not answer, or serves no evaluator, is an error in seconds, not a wait
+        int workers = -1;
+        int64_t until = geak_clock_mono_ms () + 10000;
+        do {
+            workers = standalone_service_workers (client, GEAK_SERVICE_EVALUATOR);
+            if (workers != 0)
+                break;
+            usleep (200 * 1000);
+        } while (geak_clock_mono_ms () < until);
+        if (workers <= 0) {
+            if (workers < 0)
+                fprintf (stderr, "geak eval: no broker answers at %s (2 s); start one, or leave --broker "
+                                 "and GEAK_BROKER unset for a private one\n", endpoint);
+            else
+                fprintf (stderr, "geak eval: the broker at %s has no %s registered (waited 10 s)\n",
+                         endpoint, GEAK_SERVICE_EVALUATOR);
+            geak_client_destroy (&client);
+            s_items_free (items, n);
+            return 1;
+        }
+        if (window == 0)
+            window = workers;
     }
+    if (window == 0)
+        window = standalone > 0 ? standalone : 1;
     check_t *checks = NULL;
     int nc = s_collect_tasks (items, n, &checks);
     if (!selfcheck)

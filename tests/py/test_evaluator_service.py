@@ -392,3 +392,35 @@ def test_missing_isolation_is_named_in_results_and_readyz(tmp_path, broker, requ
         assert "event=isolation_missing" in ev.log_text()
     finally:
         assert ev.stop() == 0, ev.log_text()
+
+
+def test_geak_eval_needs_nothing_set_up_and_names_an_unreachable_broker(tmp_path):
+    """No broker configured: geak eval runs a private one.  One configured but unreachable (or
+    serving no evaluator): it fails within seconds and names it, instead of waiting for ever."""
+    import subprocess
+    import time
+    cands = write_jsonl(tmp_path / "c.jsonl", [{"id": "ok", "task": TASK, "code": correct()}])
+    env = {k: v for k, v in os.environ.items() if k != "GEAK_BROKER"}
+    env.update(ENV)
+    p = subprocess.run([os.path.join(BIN, "geak"), "eval", "--candidates", cands, "--tasks", TASKS,
+                        "--no-selfcheck", "--out", str(tmp_path / "v.jsonl")],
+                       capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "starting a private one" in p.stderr
+    v = json.loads((tmp_path / "v.jsonl").read_text().splitlines()[0])
+    assert v["error_class"] == "pass", v
+    t = time.monotonic()
+    p = subprocess.run([os.path.join(BIN, "geak"), "eval", "--candidates", cands, "--tasks", TASKS,
+                        "--broker", "tcp://127.0.0.1:1"], capture_output=True, text=True, timeout=60,
+                       env=env, cwd=ROOT)
+    assert p.returncode == 1 and "no broker answers at tcp://127.0.0.1:1" in p.stderr, p.stderr[-2000:]
+    assert time.monotonic() - t < 10
+
+
+def test_geak_eval_against_a_broker_without_evaluators_fails_fast(tmp_path, broker):
+    import time
+    cands = write_jsonl(tmp_path / "c.jsonl", [{"id": "ok", "task": TASK, "code": correct()}])
+    t = time.monotonic()
+    rc, _ = geak("eval", "--candidates", cands, "--tasks", TASKS, broker=broker, timeout=60)
+    assert rc == 1
+    assert time.monotonic() - t < 20
