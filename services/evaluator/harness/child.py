@@ -432,6 +432,8 @@ def _candidate(spec, key, ctl_r, data_w, work):
                            "message": "%s: %s" % (type(e).__name__, _safe_str(e)),
                            "trace": trim_trace(_safe_trace())})
         return
+    # imported: the trusted side starts the oracle now, while this process starts its GPU
+    send(data_w, key, {"ev": "imported"})
     # the GPU now (the address-space limit after it: the runtime maps its ranges first)
     _init_device(device_index, interpreted)
     timer = _Timer(device, spec.get("l2_bytes", 0), spec.get("clock_mhz", 0))

@@ -725,6 +725,7 @@ class Server:
         phases = res.setdefault("phases_ms", {})
         t_spawn = time.monotonic()
         marks = {}
+        kicked = []
 
         def recv():
             while True:
@@ -737,6 +738,12 @@ class Server:
                     continue
                 if ev == "phase":
                     cand.phase = msg.get("phase", cand.phase)
+                    continue
+                if ev == "imported":
+                    # its code imported: the oracle starts now, alongside the candidate's GPU start
+                    # (never for a candidate that failed to import)
+                    if not kicked:
+                        kicked.append(get_ref())
                     continue
                 if ev == "limits":
                     notes = msg.get("notes")
