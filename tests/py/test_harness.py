@@ -77,18 +77,25 @@ class ForkServer:
         os.close(self.resp_r)
 
 
-@pytest.fixture(scope="module")
-def server():
-    cache = tempfile.mkdtemp(prefix="geak-harness-test-cache-")
+def started_server(prefix):
+    """A fork server on a fresh cache dir, pinged (its pid and isolation kept on it)."""
+    cache = tempfile.mkdtemp(prefix=prefix)
     fs = ForkServer(cache)
     fs.cache = cache
     fs.send({"op": "ping"})
-    pong = fs.recv(120)
-    assert pong["op"] == "pong"
+    pong = fs.recv(180)
+    assert pong["op"] == "pong", pong
     fs.pid = pong["pid"]
+    fs.isolation = pong.get("isolation")
+    return fs
+
+
+@pytest.fixture(scope="module")
+def server():
+    fs = started_server("geak-harness-test-cache-")
     yield fs
     fs.close()
-    shutil.rmtree(cache, ignore_errors=True)
+    shutil.rmtree(fs.cache, ignore_errors=True)
 
 
 _seed = [1000]

@@ -8,18 +8,17 @@ fork server must keep serving, and a plain wrong answer must still fail: no cand
 the verdict of another.  docs/security.md lists the mechanisms; add a case whenever you find a
 way in.
 """
-import json
 import os
+import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 
 import pytest
 
-from test_harness import GELU, ForkServer, cand, evaluate, reference_code, small_perf_task  # noqa: F401
+from test_harness import GELU, ForkServer, cand, evaluate, reference_code, small_perf_task, started_server  # noqa: F401
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TASK_SPEC = os.path.join(GELU, "spec.py")
@@ -28,16 +27,10 @@ WRONG = cand("def gelu(x):\n    return launch(x, torch.empty_like(x)) + 1.0\n")
 
 @pytest.fixture(scope="module")
 def server():
-    cache = tempfile.mkdtemp(prefix="geak-redteam-cache-")
-    fs = ForkServer(cache)
-    fs.cache = cache
-    fs.send({"op": "ping"})
-    pong = fs.recv(180)
-    assert pong["op"] == "pong", pong
-    fs.pid = pong["pid"]
-    fs.isolation = pong["isolation"]
+    fs = started_server("geak-redteam-cache-")
     yield fs
     fs.close()
+    shutil.rmtree(fs.cache, ignore_errors=True)
 
 
 def escaped_check(lines):
