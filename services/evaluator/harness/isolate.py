@@ -89,7 +89,9 @@ def bwrap_argv(bwrap, uid, seccomp_fd, sock_fd, privileged, tmpfs_mb=TMPFS_MB):
         elif os.path.isdir(l):
             a += ["--ro-bind", l, l]
             bound.append(l)
-    made = set()
+    # the tmpfs first: a Python install or a checkout under /tmp is bound on top of it, not hidden
+    a += ["--perms", "1777", "--size", str(int(tmpfs_mb) << 20), "--tmpfs", "/tmp"]
+    made = {"/tmp"}
     for d in _python_dirs() + [HARNESS_PARENT]:
         if _covered(d, bound):
             continue
@@ -105,7 +107,6 @@ def bwrap_argv(bwrap, uid, seccomp_fd, sock_fd, privileged, tmpfs_mb=TMPFS_MB):
     for pat in _GPU_NODES:
         for n in sorted(glob.glob(pat)):
             a += ["--dev-bind", n, n]
-    a += ["--perms", "1777", "--size", str(int(tmpfs_mb) << 20), "--tmpfs", "/tmp"]
     if seccomp_fd is not None:
         a += ["--seccomp", str(seccomp_fd)]
     a += ["--chdir", "/tmp", sys.executable, "-s", "-m", "harness.zygote", "--sock", str(sock_fd),

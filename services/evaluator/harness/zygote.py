@@ -378,7 +378,7 @@ def main(argv=None):
             os.mkdir(work_root, 0o700)
             _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         else:
-            work_root = "/tmp/work"
+            work_root = "/tmp/.geak-candidates"
             os.mkdir(work_root, 0o700)
         if bpf:
             load_seccomp(bpf)
