@@ -1282,17 +1282,6 @@ def _brief(r):
                                   "gbps", "tflops")}
 
 
-def _tail(path, n=2000):
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            size = f.tell()
-            f.seek(max(0, size - n))
-            return f.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
-
-
 def _numel(v):
     if isinstance(v, torch.Tensor):
         return v.numel()

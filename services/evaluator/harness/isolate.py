@@ -374,25 +374,3 @@ class Sandbox:
         except (IsolationError, OSError):
             pass
         self.stop()
-
-    def clean(self, timeout=15.0):
-        """Kill whatever the last candidate left and wipe the tmpfs.  -> stderr tail (advisory).
-        A server that cannot do it is restarted."""
-        if getattr(self, "pending", False):
-            try:
-                self.take(timeout)   # a candidate forked ahead: clean it away too
-            except (IsolationError, OSError):
-                return ""
-        if not self.alive() or self.sock is None:
-            self.stop()
-            return ""
-        try:
-            self._send({"op": "clean"}, timeout=timeout)
-            msg = self._recv(timeout)
-            if msg.get("ev") != "clean" or not msg.get("ok"):
-                raise IsolationError("cleanup failed: %s" % msg.get("message"))
-            tail = msg.get("stderr_tail")
-            return tail if isinstance(tail, str) else ""
-        except (IsolationError, OSError):
-            self.stop()
-            return ""
