@@ -9,7 +9,6 @@ the verdict of another.  docs/security.md lists the mechanisms; add a case whene
 way in.
 """
 import os
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -18,19 +17,12 @@ import time
 
 import pytest
 
-from test_harness import GELU, ForkServer, cand, evaluate, reference_code, small_perf_task, started_server  # noqa: F401
+# the harness tests' fixtures: a fork server of this module's own, and the small perf task
+from test_harness import GELU, ForkServer, cand, evaluate, reference_code, server, small_perf_task  # noqa: F401
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TASK_SPEC = os.path.join(GELU, "spec.py")
 WRONG = cand("def gelu(x):\n    return launch(x, torch.empty_like(x)) + 1.0\n")
-
-
-@pytest.fixture(scope="module")
-def server():
-    fs = started_server("geak-redteam-cache-")
-    yield fs
-    fs.close()
-    shutil.rmtree(fs.cache, ignore_errors=True)
 
 
 def escaped_check(lines):
@@ -318,6 +310,26 @@ def test_deep_tree_and_locked_dirs_cleaned(server):
     # and the next candidate sees none of it
     r = evaluate(server, escaped_check(["if o.path.exists('../') and [d for d in o.listdir('..') if d != o.path.basename(o.getcwd())]: esc.append('previous work dir %r' % o.listdir('..'))"]))
     assert r["error_class"] == "pass", brief(r)
+
+
+def test_nothing_written_survives_into_the_next_candidate(server):
+    """Whatever a candidate leaves anywhere in the sandbox (the tmpfs outside its own directory,
+    the work root, /dev/shm) is gone before the next candidate runs."""
+    places = ["/tmp/geak-rt-left", "/tmp/.geak-candidates/geak-rt-left", "/dev/shm/geak-rt-left"]
+    body = ("def gelu(x):\n    o = __import__('o' + 's')\n"
+            "    for p in %r:\n"
+            "        try:\n            open(p, 'w').write('left')\n        except Exception:\n            pass\n"
+            "    try:\n        o.makedirs('/tmp/geak-rt-dir/a/b')\n    except Exception:\n        pass\n"
+            "    return launch(x, torch.empty_like(x))\n" % places)
+    r = evaluate(server, cand(body))
+    assert r["error_class"] == "pass", brief(r)
+    server.send({"op": "ping"})
+    starts = server.recv(60)["isolation"]["starts"]
+    lines = ["if o.path.exists(%r): esc.append(%r)" % (p, p) for p in places + ["/tmp/geak-rt-dir"]]
+    r = evaluate(server, escaped_check(lines))
+    assert r["error_class"] == "pass", brief(r)
+    server.send({"op": "ping"})
+    assert server.recv(60)["isolation"]["starts"] == starts  # wiped, not restarted
 
 
 def test_kill_everything_in_reach(server):

@@ -153,39 +153,53 @@ def _kill_all_others(deadline):
         time.sleep(0.002)
 
 
-def _remove_tree_contents(root):
-    """Delete everything under root without following links; directories the candidate made
-    unreadable are chmod'ed first.  Iterative: depth costs no recursion."""
-    stack = [root]
-    dirs = []
+def _remove_tree_contents(root, keep=()):
+    """Delete everything under root without following links and without entering another file
+    system (the sandbox's read-only binds below /tmp stay); directories the candidate made
+    unreadable are chmod'ed first; the directories in `keep` are emptied, not removed.  Iterative:
+    depth costs no recursion.  -> True when nothing the candidate could have written is left."""
+    try:
+        dev = os.lstat(root).st_dev
+    except OSError:
+        return False
+    keep = set(keep) | {root}
+    stack, dirs, held, ok = [root], [], set(), True
     while stack:
         d = stack.pop()
         dirs.append(d)
-        try:
-            os.chmod(d, 0o700, follow_symlinks=False)
-        except OSError:
-            pass
+        if d != root:
+            try:
+                os.chmod(d, 0o700, follow_symlinks=False)
+            except OSError:
+                pass
         try:
             entries = list(os.scandir(d))
         except OSError:
+            ok = False
             continue
         for e in entries:
             try:
+                if e.stat(follow_symlinks=False).st_dev != dev:
+                    # a mount point: its parents stay (they are the sandbox's, not the candidate's)
+                    p = d
+                    while p not in held and p != root:
+                        held.add(p)
+                        p = os.path.dirname(p)
+                    continue
                 if e.is_dir(follow_symlinks=False):
                     stack.append(e.path)
                 else:
                     os.unlink(e.path)
             except OSError:
-                pass
-    for d in reversed(dirs[1:]):
+                ok = False
+    for d in reversed(dirs):
+        if d in keep or d in held:
+            continue
         try:
             os.rmdir(d)
         except OSError:
-            pass
-    try:
-        return not os.listdir(root)
-    except OSError:
-        return False
+            ok = False
+    return ok
 
 
 def _tail_regular(path, n=2000):
@@ -332,9 +346,14 @@ class Server:
                 break
             if pid == 0:
                 time.sleep(0.002)
-        ok = _remove_tree_contents(self.work_root)
-        if not self.direct:
-            ok = _remove_tree_contents("/dev/shm") and ok if os.path.isdir("/dev/shm") else ok
+        if self.direct:
+            ok = _remove_tree_contents(self.work_root)   # the host's /tmp is not ours to wipe
+        else:
+            # the whole tmpfs, not only the work root: nothing one candidate writes anywhere is
+            # there for the next one
+            ok = _remove_tree_contents("/tmp", keep=[self.work_root])
+            if os.path.isdir("/dev/shm"):
+                ok = _remove_tree_contents("/dev/shm") and ok
         return {"ev": "clean", "ok": bool(ok), "stderr_tail": tail,
                 "message": "" if ok else "files the candidate left could not be removed"}
 
@@ -384,7 +403,7 @@ def main(argv=None):
             load_seccomp(bpf)
         layers = probe_layers(host_ns, dropped)
         _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-        cache = os.path.join(os.path.dirname(work_root), ".zygote-cache-%s" % os.urandom(4).hex())
+        cache = os.path.join(work_root, ".zygote-cache-%s" % os.urandom(4).hex())
         os.mkdir(cache, 0o700)
         _warm_up(interpreted, cache)
     except BaseException as e:
