@@ -8,6 +8,7 @@ fork server must keep serving, and a plain wrong answer must still fail: no cand
 the verdict of another.  docs/security.md lists the mechanisms; add a case whenever you find a
 way in.
 """
+import json
 import os
 import socket
 import subprocess
@@ -151,6 +152,36 @@ def test_frames_forged_with_the_real_key_do_not_pass(server):
             "    return x * 0.0\n")
     r = evaluate(server, cand(body))
     assert r["error_class"] != "pass", brief(r)
+    assert_still_judging(server)
+
+
+FLOOD = ("def _channel():\n"
+         "    f = getattr(__import__('s' + 'ys'), '_get' + 'frame')(1)\n"
+         "    while f is not None:\n"
+         "        loc = getattr(f, 'f_' + 'locals')\n"
+         "        if 'key' in loc and 'data_w' in loc and isinstance(loc['key'], bytes):\n"
+         "            return loc['key'], loc['data_w']\n"
+         "        f = getattr(f, 'f_' + 'back')\n"
+         "    raise RuntimeError('no channel found')\n\n")
+
+
+def test_flooded_diagnostics_stay_bounded(server):
+    """With the real key and descriptor (found by walking its own frames), a correct candidate
+    floods its channel with every diagnostic event the protocol has, each oversized: the result
+    stays small, the evaluation ends by its deadline, and the verdict is never our fault."""
+    body = FLOOD + ("def gelu(x):\n    key, fd = _channel()\n"
+                    "    w = __import__('harness.wire', fromlist=['send'])\n"
+                    "    big = 'x' * 5000\n"
+                    "    for i in range(500):\n"
+                    "        w.send(fd, key, {'ev': 'limits', 'notes': [big] * 20})\n"
+                    "        w.send(fd, key, {'ev': 'phase', 'phase': big})\n"
+                    "        w.send(fd, key, {'ev': 'mark', 'what': big})\n"
+                    "        w.send(fd, key, {'ev': 'violation', 'event': big, 'detail': big})\n"
+                    "    return launch(x, torch.empty_like(x))\n")
+    r = evaluate(server, cand(body))
+    assert r["error_class"] in ("pass", "sandbox_violation"), brief(r)
+    assert len(json.dumps(r)) < 64 << 10, len(json.dumps(r))
+    assert len(r["error_message"]) <= 4000
     assert_still_judging(server)
 
 

@@ -64,6 +64,8 @@ OUTPUT_SLACK = 4
 WALL_EXPLAINED_MIN = 0.5
 WALL_SLACK_MS = 0.5
 PEAK_MARGIN = 1.15
+# diagnostics a child may repeat (marks, violations) are kept up to this many
+MAX_NOTES = 64
 SIGNAL_NAMES = {getattr(signal, n): n for n in dir(signal) if n.startswith("SIG") and not n.startswith("SIG_")}
 
 
@@ -116,8 +118,9 @@ class Child:
     def recv(self, deadline):
         while True:
             msg, blob = self.reader.recv(deadline)
-            if msg.get("ev") == "mark":  # diagnostics only
-                self.marks.append({k: v for k, v in msg.items() if k != "ev"})
+            if msg.get("ev") == "mark":  # diagnostics only (a bounded number: a child may flood them)
+                if len(self.marks) < MAX_NOTES:
+                    self.marks.append({k: v for k, v in msg.items() if k != "ev"})
                 continue
             return msg, blob
 
@@ -733,11 +736,13 @@ class Server:
                 if msg.get("ev") in ("ready", "loaded", "checked"):
                     marks[msg["ev"]] = time.monotonic()
                 ev = msg.get("ev")
+                # events a candidate may send as often as it likes: each is kept bounded
                 if ev == "violation":
-                    violations.append("%s: %s" % (msg.get("event"), msg.get("detail")))
+                    if len(violations) < MAX_NOTES:
+                        violations.append("%s: %s" % (_text(msg.get("event"), 100), _text(msg.get("detail"), 500)))
                     continue
                 if ev == "phase":
-                    cand.phase = msg.get("phase", cand.phase)
+                    cand.phase = _text(msg.get("phase"), 40) or cand.phase
                     continue
                 if ev == "imported":
                     # its code imported: the oracle starts now, alongside the candidate's GPU start
@@ -747,7 +752,8 @@ class Server:
                     continue
                 if ev == "limits":
                     notes = msg.get("notes")
-                    if isinstance(notes, list):
+                    if isinstance(notes, list) and "limits" not in marks:
+                        marks["limits"] = time.monotonic()
                         res["sandbox"] += ";" + ",".join(_text(n, 40) for n in notes[:16])
                     continue
                 return msg, blob
@@ -889,11 +895,12 @@ class Server:
 
     def _finish_violations(self, res, violations, cand, deadline):
         # drain frames until the child is gone, so a violation reported just before an error counts
+        drain_until = min(deadline, time.monotonic() + 2)  # once: a chatty candidate cannot extend it
         try:
             while True:
-                msg, _ = cand.recv(min(deadline, time.monotonic() + 2))
-                if msg.get("ev") == "violation":
-                    violations.append("%s: %s" % (msg.get("event"), msg.get("detail")))
+                msg, _ = cand.recv(drain_until)
+                if msg.get("ev") == "violation" and len(violations) < MAX_NOTES:
+                    violations.append("%s: %s" % (_text(msg.get("event"), 100), _text(msg.get("detail"), 500)))
         except (EOFError, wire.WireError, wire.WireTimeout):
             pass
         if violations:
@@ -963,7 +970,9 @@ class Server:
                 while True:
                     msg, _ = who.recv(deadline)
                     if msg.get("ev") == "violation":
-                        res.setdefault("_violations", []).append(msg.get("detail"))
+                        got = res.setdefault("_violations", [])
+                        if len(got) < MAX_NOTES:
+                            got.append(_text(msg.get("detail"), 500))
                         continue
                     break
                 if msg.get("ev") != "samples":
