@@ -4,7 +4,7 @@
     as "code". */
 #include "geak_prelude.h"
 #include "geak_extract.h"
-#include "geak_llm.h"
+#include "geak_llm_wire.h"
 #include "geak_log.h"
 #include "geak_replay.h"
 
@@ -28,15 +28,18 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     if (prose && (prose [0] == '\0' || strlen (prose) > 64))
         abort ();
     free (prose);
-    for (int provider = GEAK_LLM_OPENAI; provider <= GEAK_LLM_ANTHROPIC; provider++) {
-        geak_llm_result_t result = { 0 };
+    const geak_llm_wire_t *wires [] = { &geak_llm_wire_openai, &geak_llm_wire_anthropic };
+    for (int w = 0; w < 2; w++) {
+        geak_llm_reply_t reply = { 0 };
         char *error = NULL;
-        geak_rc_t rc = geak_llm_parse_reply ((geak_llm_provider_t) provider, text, size,
-                                             &result, &error);
-        if ((rc == GEAK_OK) != (error == NULL) || (rc == GEAK_OK && result.count == 0))
+        geak_rc_t prc = wires [w]->parse (text, size, &reply, &error);
+        if ((prc == GEAK_OK) != (error == NULL) || (prc == GEAK_OK && reply.count == 0))
             abort ();
         free (error);
-        geak_llm_result_clear (&result);
+        geak_llm_reply_clear (&reply);
+        //  the same bytes as one streamed event
+        (void) wires [w]->event (&reply, "", text, size);
+        geak_llm_reply_clear (&reply);
     }
     geak_rc_t rc;
     geak_replay_t *replay = geak_replay_parse (text, size, &rc);

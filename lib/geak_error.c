@@ -27,6 +27,7 @@ static const struct {
     [GEAK_E_UNSUPPORTED] = { "unsupported",   "not supported here" },
     [GEAK_E_LLM]         = { "llm",           "LLM provider error" },
     [GEAK_E_BUDGET]      = { "budget",        "run budget exhausted" },
+    [GEAK_E_LLM_REFUSED] = { "llm_refused",   "LLM endpoint refused the request (retrying cannot help)" },
     [GEAK_E_INTERNAL]    = { "internal",      "internal error" },
 };
 

@@ -26,6 +26,7 @@ typedef enum {
     GEAK_E_UNSUPPORTED,      //  feature not available here (no GPU, ...)
     GEAK_E_LLM,              //  LLM provider failed
     GEAK_E_BUDGET,           //  run budget exhausted
+    GEAK_E_LLM_REFUSED,      //  LLM endpoint refused the request; retrying cannot help
     GEAK_E_INTERNAL,         //  our bug
     GEAK_E__COUNT
 } geak_rc_t;

@@ -1,7 +1,10 @@
-/*  geak_llm.c - the LLM client: OpenAI Chat Completions, Anthropic Messages,
-    and replay, with retries, a concurrency limit and a run budget. */
+/*  geak_llm.c - the LLM client: request shaping, HTTP (whole or streamed),
+    retries, permanent-error classification, token accounting, a run
+    budget, a pre-scan endpoint check, and replay. */
 #include "geak_prelude.h"
 #include "geak_llm.h"
+#include "geak_llm_wire.h"
+#include "geak_sse.h"
 #include "geak_config.h"
 #include "geak_log.h"
 #include "geak_replay.h"
@@ -18,11 +21,15 @@
 #include <time.h>
 
 #define LLM_BODY_MAX        (32u * 1024u * 1024u)
-#define LLM_SAMPLES_MAX     64
-#define LLM_ERROR_SNIPPET   300
+#define LLM_EVENT_MAX       (4u * 1024u * 1024u)
+#define LLM_CHECK_TOTAL_MS  20000L
+#define LLM_CEILING_DEFAULT 65536L
 
 struct geak_llm_t {
     geak_llm_config_t config;
+    const geak_llm_wire_t *wire;    //  NULL for replay
+    char *url;                      //  the completion endpoint
+    char *url_public;               //  the same for messages
     geak_replay_t *replay;
     //  counting semaphore: requests in flight
     pthread_mutex_t lock;
@@ -57,6 +64,17 @@ geak_llm_provider_name (geak_llm_provider_t provider)
     return "unknown";
 }
 
+//  The normalised finish reasons as static strings (LlmUsage points at them)
+static const char *
+s_finish_static (const char *name)
+{
+    static const char *names [] = { "stop", "length", "content_filter", "tool_calls", "other" };
+    for (size_t i = 0; i < sizeof names / sizeof names [0]; i++)
+        if (name && strcmp (name, names [i]) == 0)
+            return names [i];
+    return "";
+}
+
 
 // ---------------------------------------------------------------- config
 
@@ -66,14 +84,16 @@ geak_llm_config_defaults (geak_llm_config_t *config)
     assert (config);
     memset (config, 0, sizeof *config);
     config->provider = GEAK_LLM_OPENAI;
-    config->timeout_ms = 120000;
+    geak_llm_policy_defaults (&config->policy);
+    config->timeout_ms = 600000;
+    config->idle_timeout_ms = 60000;
+    config->connect_timeout_ms = 10000;
     config->max_retries = 4;
     config->backoff_ms = 500;
     config->backoff_max_ms = 30000;
     config->concurrency = 8;
-    config->temperature = 0.7;
-    config->max_tokens = 4096;
     config->samples = 1;
+    config->truncation_retries = 1;
 }
 
 void
@@ -89,7 +109,94 @@ geak_llm_config_clear (geak_llm_config_t *config)
     free (config->model);
     free (config->replay_path);
     free (config->record_path);
+    free (config->ca_file);
     memset (config, 0, sizeof *config);
+}
+
+//  One of a list of words, or GEAK_E_CONFIG naming the variable
+static geak_rc_t
+s_config_word (const char *name, const char *const *words, int count, int *value, char **error)
+{
+    const char *text = geak_config_str (name, NULL);
+    if (!text)
+        return GEAK_OK;
+    for (int i = 0; i < count; i++)
+        if (strcmp (text, words [i]) == 0) {
+            *value = i;
+            return GEAK_OK;
+        }
+    char list [200] = "";
+    for (int i = 0; i < count; i++)
+        snprintf (list + strlen (list), sizeof list - strlen (list), "%s%s", i ? ", " : "", words [i]);
+    *error = geak_strdupf ("%s must be one of %s, not '%.40s'", name, list, text);
+    return GEAK_E_CONFIG;
+}
+
+static geak_rc_t
+s_config_policy (geak_llm_policy_t *policy, char **error)
+{
+    static const char *families [] = { "auto", "chat", "reasoning" };
+    static const char *params [] = { "auto", "max_tokens", "max_completion_tokens" };
+    int family = (int) policy->family, param = (int) policy->token_param;
+    if (s_config_word ("GEAK_LLM_FAMILY", families, 3, &family, error) != GEAK_OK
+    ||  s_config_word ("GEAK_LLM_TOKEN_PARAM", params, 3, &param, error) != GEAK_OK)
+        return GEAK_E_CONFIG;
+    policy->family = (geak_llm_family_t) family;
+    policy->token_param = (geak_llm_token_param_t) param;
+    const char *temperature = geak_config_str ("GEAK_LLM_TEMPERATURE", NULL);
+    if (temperature && (strcmp (temperature, "omit") == 0 || strcmp (temperature, "none") == 0))
+        policy->temperature_omit = true;
+    else
+    if (temperature) {
+        char *end = NULL;
+        errno = 0;
+        double value = strtod (temperature, &end);
+        if (errno || end == temperature || *end || !(value >= 0 && value <= 2)) {
+            *error = geak_strdupf ("GEAK_LLM_TEMPERATURE must be a number in [0, 2] or 'omit'");
+            return GEAK_E_CONFIG;
+        }
+        policy->temperature = value;
+        policy->temperature_set = true;
+    }
+    const char *effort = geak_config_str ("GEAK_LLM_REASONING_EFFORT", NULL);
+    if (effort) {
+        size_t n = strlen (effort);
+        bool ok = n > 0 && n < sizeof policy->reasoning_effort;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = (effort [i] >= 'a' && effort [i] <= 'z') || effort [i] == '_';
+        if (!ok) {
+            *error = geak_strdupf ("GEAK_LLM_REASONING_EFFORT must be a word such as minimal, low, "
+                                   "medium or high");
+            return GEAK_E_CONFIG;
+        }
+        snprintf (policy->reasoning_effort, sizeof policy->reasoning_effort, "%s", effort);
+    }
+    long stream = policy->stream;
+    if (geak_config_int ("GEAK_LLM_STREAM", stream, 0, 1, &stream) != GEAK_OK) {
+        *error = geak_strdupf ("GEAK_LLM_STREAM must be 0 or 1");
+        return GEAK_E_CONFIG;
+    }
+    policy->stream = stream != 0;
+    return GEAK_OK;
+}
+
+//  The CA bundle: GEAK_LLM_CA_FILE, else the standard variables; readable
+static geak_rc_t
+s_config_ca (geak_llm_config_t *config, char **error)
+{
+    const char *names [] = { "GEAK_LLM_CA_FILE", "CURL_CA_BUNDLE", "SSL_CERT_FILE" };
+    for (size_t i = 0; i < sizeof names / sizeof names [0]; i++) {
+        const char *path = geak_config_str (names [i], NULL);
+        if (!path)
+            continue;
+        if (access (path, R_OK) != 0) {
+            *error = geak_strdupf ("%s=%s cannot be read (%s)", names [i], path, strerror (errno));
+            return GEAK_E_CONFIG;
+        }
+        config->ca_file = geak_strdup (path);
+        return GEAK_OK;
+    }
+    return GEAK_OK;
 }
 
 geak_rc_t
@@ -98,34 +205,35 @@ geak_llm_config_from_env (geak_llm_config_t *config, char **error)
     assert (config && error);
     *error = NULL;
     geak_llm_config_defaults (config);
-    const char *provider = geak_config_str ("GEAK_LLM_PROVIDER", "openai");
-    if (strcmp (provider, "openai") == 0)
-        config->provider = GEAK_LLM_OPENAI;
-    else
-    if (strcmp (provider, "anthropic") == 0)
-        config->provider = GEAK_LLM_ANTHROPIC;
-    else
-    if (strcmp (provider, "replay") == 0)
-        config->provider = GEAK_LLM_REPLAY;
-    else {
-        *error = geak_strdupf ("GEAK_LLM_PROVIDER must be openai, anthropic or replay, not '%.40s'",
-                           provider);
+    static const char *providers [] = { "openai", "anthropic", "replay" };
+    int provider = GEAK_LLM_OPENAI;
+    if (s_config_word ("GEAK_LLM_PROVIDER", providers, 3, &provider, error) != GEAK_OK)
         return GEAK_E_CONFIG;
-    }
+    config->provider = (geak_llm_provider_t) provider;
+    static const char *auths [] = { "auto", "bearer", "api-key", "x-api-key" };
+    int auth = GEAK_LLM_AUTH_AUTO;
+    if (s_config_word ("GEAK_LLM_AUTH", auths, 4, &auth, error) != GEAK_OK)
+        return GEAK_E_CONFIG;
+    config->auth = (geak_llm_auth_t) auth;
     static const struct {
         const char *name;
         size_t offset;
         long min, max;
     } ints [] = {
-        { "GEAK_LLM_TIMEOUT_MS", offsetof (geak_llm_config_t, timeout_ms), 1, 3600000 },
+        { "GEAK_LLM_TIMEOUT_MS", offsetof (geak_llm_config_t, timeout_ms), 1, 24 * 3600000L },
+        { "GEAK_LLM_IDLE_TIMEOUT_MS", offsetof (geak_llm_config_t, idle_timeout_ms), 0, 24 * 3600000L },
+        { "GEAK_LLM_CONNECT_TIMEOUT_MS", offsetof (geak_llm_config_t, connect_timeout_ms), 1, 600000 },
         { "GEAK_LLM_MAX_RETRIES", offsetof (geak_llm_config_t, max_retries), 0, 100 },
         { "GEAK_LLM_BACKOFF_MS", offsetof (geak_llm_config_t, backoff_ms), 0, 600000 },
         { "GEAK_LLM_BACKOFF_MAX_MS", offsetof (geak_llm_config_t, backoff_max_ms), 0, 3600000 },
         { "GEAK_LLM_CONCURRENCY", offsetof (geak_llm_config_t, concurrency), 1, 1024 },
-        { "GEAK_LLM_MAX_TOKENS", offsetof (geak_llm_config_t, max_tokens), 1, 1000000 },
-        { "GEAK_LLM_SAMPLES", offsetof (geak_llm_config_t, samples), 1, LLM_SAMPLES_MAX },
+        { "GEAK_LLM_SAMPLES", offsetof (geak_llm_config_t, samples), 1, GEAK_LLM_SAMPLES_MAX },
+        { "GEAK_LLM_TRUNCATION_RETRIES", offsetof (geak_llm_config_t, truncation_retries), 0, 8 },
+        { "GEAK_LLM_MAX_TOKENS_CEILING", offsetof (geak_llm_config_t, max_tokens_ceiling), 0, 10000000 },
         { "GEAK_LLM_BUDGET_TOKENS", offsetof (geak_llm_config_t, budget_tokens), 0, LONG_MAX },
         { "GEAK_LLM_BUDGET_CALLS", offsetof (geak_llm_config_t, budget_calls), 0, LONG_MAX },
+        { "GEAK_LLM_MAX_TOKENS", offsetof (geak_llm_config_t, policy.max_tokens), 1, 10000000 },
+        { "GEAK_LLM_THINKING_BUDGET", offsetof (geak_llm_config_t, policy.thinking_budget), 0, 10000000 },
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints [0]; i++) {
         long *slot = (long *) ((char *) config + ints [i].offset);
@@ -135,17 +243,13 @@ geak_llm_config_from_env (geak_llm_config_t *config, char **error)
             return GEAK_E_CONFIG;
         }
     }
-    const char *temperature = geak_config_str ("GEAK_LLM_TEMPERATURE", NULL);
-    if (temperature) {
-        char *end = NULL;
-        errno = 0;
-        double value = strtod (temperature, &end);
-        if (errno || end == temperature || *end || !(value >= 0 && value <= 2)) {
-            *error = geak_strdupf ("GEAK_LLM_TEMPERATURE must be a number in [0, 2]");
-            return GEAK_E_CONFIG;
-        }
-        config->temperature = value;
+    if (config->policy.thinking_budget > 0 && config->policy.thinking_budget < 1024) {
+        *error = geak_strdupf ("GEAK_LLM_THINKING_BUDGET must be 0 (off) or at least 1024 "
+                               "(Anthropic's minimum)");
+        return GEAK_E_CONFIG;
     }
+    if (s_config_policy (&config->policy, error) != GEAK_OK)
+        return GEAK_E_CONFIG;
     const char *record = geak_config_str ("GEAK_LLM_RECORD", NULL);
     if (record)
         config->record_path = geak_strdup (record);
@@ -159,14 +263,17 @@ geak_llm_config_from_env (geak_llm_config_t *config, char **error)
         config->model = geak_strdup (geak_config_str ("GEAK_LLM_MODEL", "replay"));
         return GEAK_OK;
     }
+    if (s_config_ca (config, error) != GEAK_OK)
+        return GEAK_E_CONFIG;
     const char *base = geak_config_str ("GEAK_LLM_BASE_URL",
                                         config->provider == GEAK_LLM_OPENAI
                                         ? "https://api.openai.com/v1"
                                         : "https://api.anthropic.com");
-    config->base_url = geak_strdup (base);
-    size_t len = strlen (config->base_url);
-    while (len > 0 && config->base_url [len - 1] == '/')
-        config->base_url [--len] = '\0';
+    if (!strstr (base, "://")) {
+        *error = geak_strdupf ("GEAK_LLM_BASE_URL must be an http:// or https:// URL");
+        return GEAK_E_CONFIG;
+    }
+    config->base_url = geak_llm_wire_base (config->provider == GEAK_LLM_ANTHROPIC, base);
     const char *model = geak_config_str ("GEAK_LLM_MODEL", NULL);
     if (!model) {
         *error = geak_strdupf ("GEAK_LLM_MODEL is not set");
@@ -193,7 +300,7 @@ geak_llm_new (geak_llm_config_t *config, geak_rc_t *rc)
     if ((config->provider != GEAK_LLM_REPLAY && (!config->base_url || !config->model
                                                  || !config->api_key))
     ||  (config->provider == GEAK_LLM_REPLAY && !config->replay_path)
-    ||  config->concurrency < 1 || config->samples < 1 || config->samples > LLM_SAMPLES_MAX) {
+    ||  config->concurrency < 1 || config->samples < 1 || config->samples > GEAK_LLM_SAMPLES_MAX) {
         *rc = GEAK_E_CONFIG;
         return NULL;
     }
@@ -213,6 +320,20 @@ geak_llm_new (geak_llm_config_t *config, geak_rc_t *rc)
     atomic_init (&self->calls_used, 0);
     atomic_init (&self->tokens_used, 0);
     atomic_init (&self->budget_logged, false);
+    if (self->config.provider != GEAK_LLM_REPLAY) {
+        self->wire = self->config.provider == GEAK_LLM_ANTHROPIC ? &geak_llm_wire_anthropic
+                                                                 : &geak_llm_wire_openai;
+        //  the query string (Azure's api-version) goes after the path
+        const char *base = self->config.base_url;
+        const char *query = strchr (base, '?');
+        size_t head = query ? (size_t) (query - base) : strlen (base);
+        self->url = geak_strdupf ("%.*s%s%s", (int) head, base, self->wire->path, query ? query : "");
+        self->url_public = geak_llm_wire_url_public (self->url);
+        if (self->config.auth == GEAK_LLM_AUTH_AUTO)
+            self->config.auth = self->config.provider == GEAK_LLM_ANTHROPIC ? GEAK_LLM_AUTH_X_API_KEY
+                              : strstr (base, ".openai.azure.com") ? GEAK_LLM_AUTH_API_KEY
+                              : GEAK_LLM_AUTH_BEARER;
+    }
     if (self->config.provider == GEAK_LLM_REPLAY) {
         self->replay = geak_replay_load (self->config.replay_path, rc);
         if (!self->replay) {
@@ -231,11 +352,17 @@ geak_llm_new (geak_llm_config_t *config, geak_rc_t *rc)
             return NULL;
         }
     }
-    geak_info ("llm_ready", "provider=%s model=%s base_url=%s concurrency=%ld timeout_ms=%ld "
-               "max_retries=%ld budget_tokens=%ld budget_calls=%ld replay=%zu",
+    const geak_llm_policy_t *p = &self->config.policy;
+    geak_info ("llm_ready", "provider=%s model=%s url=%s family=%s stream=%d concurrency=%ld "
+               "timeout_ms=%ld idle_timeout_ms=%ld max_retries=%ld ca_file=%s budget_tokens=%ld "
+               "budget_calls=%ld replay=%zu",
                geak_llm_provider_name (self->config.provider), self->config.model,
-               self->config.base_url ? self->config.base_url : "-", self->config.concurrency,
-               self->config.timeout_ms, self->config.max_retries, self->config.budget_tokens,
+               self->url_public ? self->url_public : "-",
+               geak_llm_family_name (p->family != GEAK_LLM_FAMILY_AUTO ? p->family
+                   : geak_llm_family_of (self->config.provider == GEAK_LLM_ANTHROPIC, self->config.model)),
+               (int) p->stream, self->config.concurrency, self->config.timeout_ms,
+               self->config.idle_timeout_ms, self->config.max_retries,
+               self->config.ca_file ? self->config.ca_file : "default", self->config.budget_tokens,
                self->config.budget_calls, geak_replay_size (self->replay));
     *rc = GEAK_OK;
     return self;
@@ -273,6 +400,8 @@ geak_llm_destroy (geak_llm_t **self_p)
     pthread_cond_destroy (&self->freed);
     pthread_mutex_destroy (&self->record_lock);
     geak_llm_config_clear (&self->config);
+    free (self->url);
+    free (self->url_public);
     free (self);
     *self_p = NULL;
 }
@@ -287,6 +416,12 @@ const char *
 geak_llm_model (const geak_llm_t *self)
 {
     return self->config.model;
+}
+
+const geak_llm_config_t *
+geak_llm_config (const geak_llm_t *self)
+{
+    return &self->config;
 }
 
 uint64_t
@@ -314,211 +449,14 @@ geak_llm_result_clear (geak_llm_result_t *result)
     result->usage = init;
 }
 
-// ---------------------------------------------------------------- pure parts
-
-char *
-geak_llm_build_body (geak_llm_provider_t provider, const char *model, const char *system,
-                     const char *user, double temperature, uint32_t max_tokens, uint32_t samples)
+static void
+s_result_drop_texts (geak_llm_result_t *result)
 {
-    if (!model || !user)
-        return NULL;
-    cJSON *root = cJSON_CreateObject ();
-    cJSON *messages = cJSON_CreateArray ();
-    bool ok = root && messages;
-    ok = ok && cJSON_AddStringToObject (root, "model", model);
-    ok = ok && cJSON_AddNumberToObject (root, "max_tokens", (double) max_tokens);
-    if (ok && temperature >= 0)
-        ok = cJSON_AddNumberToObject (root, "temperature", temperature) != NULL;
-    if (ok && provider == GEAK_LLM_ANTHROPIC && system && *system)
-        ok = cJSON_AddStringToObject (root, "system", system) != NULL;
-    if (ok && provider == GEAK_LLM_OPENAI && samples > 1)
-        ok = cJSON_AddNumberToObject (root, "n", (double) samples) != NULL;
-    if (ok && provider == GEAK_LLM_OPENAI && system && *system) {
-        cJSON *msg = cJSON_CreateObject ();
-        ok = msg && cJSON_AddItemToArray (messages, msg)
-          && cJSON_AddStringToObject (msg, "role", "system")
-          && cJSON_AddStringToObject (msg, "content", system);
-    }
-    if (ok) {
-        cJSON *msg = cJSON_CreateObject ();
-        ok = msg && cJSON_AddItemToArray (messages, msg)
-          && cJSON_AddStringToObject (msg, "role", "user")
-          && cJSON_AddStringToObject (msg, "content", user);
-    }
-    char *text = NULL;
-    if (ok && cJSON_AddItemToObject (root, "messages", messages)) {
-        messages = NULL;
-        text = cJSON_PrintUnformatted (root);
-    }
-    cJSON_Delete (messages);
-    cJSON_Delete (root);
-    return text;
-}
-
-//  Number field as an unsigned count (missing -> 0; negative or absurd -> false)
-static bool
-s_count_field (const cJSON *obj, const char *name, uint64_t *value)
-{
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive (obj, name);
-    if (!item || cJSON_IsNull (item)) {
-        *value = 0;
-        return true;
-    }
-    if (!cJSON_IsNumber (item) || !(item->valuedouble >= 0 && item->valuedouble < 1e15))
-        return false;
-    *value = (uint64_t) item->valuedouble;
-    return true;
-}
-
-static geak_rc_t
-s_add_text (geak_llm_result_t *result, const char *text)
-{
-    char **texts = realloc (result->texts, (result->count + 1) * sizeof *texts);
-    if (!texts)
-        return GEAK_E_NOMEM;
-    result->texts = texts;
-    result->texts [result->count++] = geak_strdup (text);
-    return GEAK_OK;
-}
-
-//  A short description of a provider error body ("error": {"message"} or "error": "...")
-static char *
-s_error_detail (const char *body, size_t size)
-{
-    cJSON *root = body ? cJSON_ParseWithLength (body, size) : NULL;
-    const cJSON *error = cJSON_GetObjectItemCaseSensitive (root, "error");
-    const char *message = NULL;
-    if (cJSON_IsString (error))
-        message = error->valuestring;
-    else
-    if (cJSON_IsObject (error)) {
-        const cJSON *m = cJSON_GetObjectItemCaseSensitive (error, "message");
-        if (cJSON_IsString (m))
-            message = m->valuestring;
-    }
-    char *detail = geak_strdupf ("%.*s", LLM_ERROR_SNIPPET, message ? message : "(no error message)");
-    cJSON_Delete (root);
-    //  logfmt-safe: no quotes or newlines inside
-    for (char *c = detail; c && *c; c++)
-        if (*c == '"' || *c == '\n' || *c == '\r' || (unsigned char) *c < 0x20)
-            *c = ' ';
-    return detail;
-}
-
-geak_rc_t
-geak_llm_parse_reply (geak_llm_provider_t provider, const char *body, size_t size,
-                      geak_llm_result_t *result, char **error)
-{
-    assert (result && error);
-    *error = NULL;
-    if (!body || size == 0) {
-        *error = geak_strdupf ("empty reply body");
-        return GEAK_E_LLM;
-    }
-    cJSON *root = cJSON_ParseWithLength (body, size);
-    if (!root) {
-        *error = geak_strdupf ("reply body is not valid JSON (%zu bytes; truncated or malformed)", size);
-        return GEAK_E_LLM;
-    }
-    geak_rc_t rc = GEAK_OK;
-    const char *why = NULL;
-    const cJSON *usage = cJSON_GetObjectItemCaseSensitive (root, "usage");
-    uint64_t tokens_in = 0, tokens_out = 0;
-    if (!cJSON_IsObject (root))
-        why = "reply body is not a JSON object";
-    else
-    if (cJSON_GetObjectItemCaseSensitive (root, "error")) {
-        char *detail = s_error_detail (body, size);
-        *error = geak_strdupf ("provider returned an error: %s", detail ? detail : "?");
-        free (detail);
-        rc = GEAK_E_LLM;
-    }
-    else
-    if (usage && !cJSON_IsObject (usage))
-        why = "reply field usage is not an object";
-    else
-    if (provider == GEAK_LLM_OPENAI) {
-        if (!s_count_field (usage, "prompt_tokens", &tokens_in)
-        ||  !s_count_field (usage, "completion_tokens", &tokens_out))
-            why = "reply usage token counts are not numbers";
-        const cJSON *choices = cJSON_GetObjectItemCaseSensitive (root, "choices");
-        if (!why && (!cJSON_IsArray (choices) || cJSON_GetArraySize (choices) == 0))
-            why = "reply has no choices[]";
-        const cJSON *choice = NULL;
-        cJSON_ArrayForEach (choice, choices) {
-            if (why || rc)
-                break;
-            const cJSON *message = cJSON_GetObjectItemCaseSensitive (choice, "message");
-            const cJSON *content = cJSON_GetObjectItemCaseSensitive (message, "content");
-            if (!cJSON_IsString (content) || !content->valuestring)
-                why = "reply has no choices[].message.content string";
-            else
-                rc = s_add_text (result, content->valuestring);
-        }
-    }
-    else {
-        if (!s_count_field (usage, "input_tokens", &tokens_in)
-        ||  !s_count_field (usage, "output_tokens", &tokens_out))
-            why = "reply usage token counts are not numbers";
-        const cJSON *content = cJSON_GetObjectItemCaseSensitive (root, "content");
-        if (!why && !cJSON_IsArray (content))
-            why = "reply has no content[] array";
-        size_t length = 0;
-        const cJSON *part = NULL;
-        cJSON_ArrayForEach (part, content) {
-            const cJSON *type = cJSON_GetObjectItemCaseSensitive (part, "type");
-            const cJSON *text = cJSON_GetObjectItemCaseSensitive (part, "text");
-            if (cJSON_IsString (type) && strcmp (type->valuestring, "text") == 0
-            &&  cJSON_IsString (text) && text->valuestring)
-                length += strlen (text->valuestring);
-        }
-        if (!why) {
-            //  concatenate every text part (tool-use / thinking parts are skipped)
-            char *joined = malloc (length + 1);
-            bool any = false;
-            if (!joined)
-                rc = GEAK_E_NOMEM;
-            else {
-                size_t at = 0;
-                cJSON_ArrayForEach (part, content) {
-                    const cJSON *type = cJSON_GetObjectItemCaseSensitive (part, "type");
-                    const cJSON *text = cJSON_GetObjectItemCaseSensitive (part, "text");
-                    if (cJSON_IsString (type) && strcmp (type->valuestring, "text") == 0
-                    &&  cJSON_IsString (text) && text->valuestring) {
-                        size_t n = strlen (text->valuestring);
-                        memcpy (joined + at, text->valuestring, n);
-                        at += n;
-                        any = true;
-                    }
-                }
-                joined [at] = '\0';
-                if (!any)
-                    why = "reply has no content[] part of type text";
-                else
-                    rc = s_add_text (result, joined);
-                free (joined);
-            }
-        }
-    }
-    cJSON_Delete (root);
-    if (why) {
-        *error = geak_strdupf ("%s", why);
-        rc = GEAK_E_LLM;
-    }
-    if (rc == GEAK_OK) {
-        result->usage.tokens_in += tokens_in;
-        result->usage.tokens_out += tokens_out;
-    }
-    else {
-        if (!*error)
-            *error = geak_strdupf ("%s", geak_rc_str (rc));
-        for (size_t i = 0; i < result->count; i++)
-            free (result->texts [i]);
-        free (result->texts);
-        result->texts = NULL;
-        result->count = 0;
-    }
-    return rc;
+    for (size_t i = 0; i < result->count; i++)
+        free (result->texts [i]);
+    free (result->texts);
+    result->texts = NULL;
+    result->count = 0;
 }
 
 long
@@ -544,56 +482,98 @@ geak_llm_backoff_ms (int attempt, long base_ms, long max_ms, long retry_after_s,
 bool
 geak_llm_status_retryable (long status)
 {
-    return status == 429 || (status >= 500 && status <= 599);
+    return status == 408 || status == 409 || status == 425 || status == 429
+        || (status >= 500 && status <= 599);
 }
 
 // ---------------------------------------------------------------- HTTP
 
+//  One transfer: the body as it arrives, streamed or whole.
 typedef struct {
-    char *data;
-    size_t size;
-    size_t alloc;
+    const geak_llm_wire_t *wire;
+    geak_llm_reply_t reply;
+    geak_sse_t *sse;
+    int kind;                       //  0 before the first byte, 1 whole body, 2 event stream
+    char *data;                     //  whole body (or the start of a stream, for errors)
+    size_t size, alloc;
     bool overflow;
+    geak_rc_t stream_rc;            //  the first event that failed
     long retry_after_s;
-} s_response_t;
+    bool event_stream;              //  Content-Type: text/event-stream
+    int64_t started_ms, last_byte_ms;
+    long idle_ms;
+    bool idle_expired;
+} s_xfer_t;
+
+static geak_rc_t
+s_on_event (void *arg, const char *event, const char *data, size_t size)
+{
+    s_xfer_t *x = (s_xfer_t *) arg;
+    geak_rc_t rc = x->wire->event (&x->reply, event, data, size);
+    if (rc != GEAK_OK && x->stream_rc == GEAK_OK)
+        x->stream_rc = rc;
+    //  an error event ends what we read; a bad event too
+    return rc;
+}
+
+static bool
+s_keep_bytes (s_xfer_t *x, const char *ptr, size_t n)
+{
+    if (x->size + n + 1 > LLM_BODY_MAX) {
+        x->overflow = true;
+        return false;
+    }
+    if (x->size + n + 1 > x->alloc) {
+        size_t alloc = x->alloc ? x->alloc : 16384;
+        while (alloc < x->size + n + 1)
+            alloc *= 2;
+        char *bigger = realloc (x->data, alloc);
+        if (!bigger)
+            return false;
+        x->data = bigger;
+        x->alloc = alloc;
+    }
+    memcpy (x->data + x->size, ptr, n);
+    x->size += n;
+    x->data [x->size] = '\0';
+    return true;
+}
 
 static size_t
 s_on_body (char *ptr, size_t size, size_t nmemb, void *arg)
 {
-    s_response_t *resp = (s_response_t *) arg;
+    s_xfer_t *x = (s_xfer_t *) arg;
     size_t n = size * nmemb;
-    if (resp->size + n + 1 > LLM_BODY_MAX) {
-        resp->overflow = true;
-        return 0;
-    }
-    if (resp->size + n + 1 > resp->alloc) {
-        size_t alloc = resp->alloc ? resp->alloc : 16384;
-        while (alloc < resp->size + n + 1)
-            alloc *= 2;
-        char *bigger = realloc (resp->data, alloc);
-        if (!bigger)
-            return 0;
-        resp->data = bigger;
-        resp->alloc = alloc;
-    }
-    memcpy (resp->data + resp->size, ptr, n);
-    resp->size += n;
-    resp->data [resp->size] = '\0';
-    return n;
+    x->last_byte_ms = geak_clock_mono_ms ();
+    if (x->kind == 0)
+        x->kind = x->event_stream && x->wire && x->wire->event ? 2 : 1;
+    if (x->kind == 1)
+        return s_keep_bytes (x, ptr, n) ? n : 0;
+    //  a stream: keep its first bytes (an error page), parse events
+    if (x->size < 4096)
+        s_keep_bytes (x, ptr, n < 4096 - x->size ? n : 4096 - x->size);
+    if (!x->sse)
+        x->sse = geak_sse_new (LLM_EVENT_MAX, s_on_event, x);
+    geak_rc_t rc = geak_sse_feed (x->sse, ptr, n);
+    if (rc == GEAK_E_MALFORMED && x->stream_rc == GEAK_OK)
+        x->stream_rc = GEAK_E_MALFORMED;
+    //  an error event is the end of it; an event we cannot read too
+    return rc == GEAK_OK ? n : 0;
 }
 
 static size_t
 s_on_header (char *buffer, size_t size, size_t nitems, void *arg)
 {
-    s_response_t *resp = (s_response_t *) arg;
+    s_xfer_t *x = (s_xfer_t *) arg;
     size_t n = size * nitems;
-    static const char name [] = "retry-after:";
-    if (n > sizeof name - 1 && strncasecmp (buffer, name, sizeof name - 1) == 0) {
+    x->last_byte_ms = geak_clock_mono_ms ();
+    static const char retry [] = "retry-after:", type [] = "content-type:";
+    if (n > sizeof retry - 1 && strncasecmp (buffer, retry, sizeof retry - 1) == 0) {
         char value [32];
-        size_t len = n - (sizeof name - 1);
+        size_t len = n - (sizeof retry - 1);
         if (len >= sizeof value)
             len = sizeof value - 1;
-        memcpy (value, buffer + sizeof name - 1, len);
+        memcpy (value, buffer + sizeof retry - 1, len);
         value [len] = '\0';
         char *start = value;
         while (*start == ' ' || *start == '\t')
@@ -602,9 +582,35 @@ s_on_header (char *buffer, size_t size, size_t nitems, void *arg)
         long seconds = strtol (start, &end, 10);
         if (end != start && seconds >= 0 && (*end == '\r' || *end == '\n' || *end == '\0'
                                              || *end == ' '))
-            resp->retry_after_s = seconds;
+            x->retry_after_s = seconds;
     }
+    else
+    if (n > sizeof type - 1 && strncasecmp (buffer, type, sizeof type - 1) == 0) {
+        const char *v = buffer + sizeof type - 1;
+        size_t len = n - (sizeof type - 1);
+        while (len > 0 && (*v == ' ' || *v == '\t')) {
+            v++;
+            len--;
+        }
+        x->event_stream = len >= 17 && strncasecmp (v, "text/event-stream", 17) == 0;
+    }
+    else
+    if (n >= 5 && strncasecmp (buffer, "HTTP/", 5) == 0)
+        //  a new response (after a 100 Continue or a redirect): headers start over
+        x->event_stream = false;
     return n;
+}
+
+static int
+s_on_progress (void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    GEAK_UNUSED (dltotal); GEAK_UNUSED (dlnow); GEAK_UNUSED (ultotal); GEAK_UNUSED (ulnow);
+    s_xfer_t *x = (s_xfer_t *) arg;
+    if (x->idle_ms > 0 && geak_clock_mono_ms () - x->last_byte_ms > x->idle_ms) {
+        x->idle_expired = true;
+        return 1;
+    }
+    return 0;
 }
 
 static double
@@ -629,67 +635,108 @@ s_sleep_ms (long ms)
         ;
 }
 
-//  One HTTP exchange. Returns GEAK_OK with resp filled and *status set, or
-//  GEAK_E_LLM with *curl_rc describing the transport failure.
-static geak_rc_t
-s_http_post (geak_llm_t *self, const char *body, s_response_t *resp, long *status, CURLcode *curl_rc)
+//  The request headers; the key line is built here and zeroed by the caller
+static struct curl_slist *
+s_headers (const geak_llm_t *self, bool redacted, bool json_body)
 {
-    const geak_llm_config_t *config = &self->config;
-    CURL *curl = curl_easy_init ();
-    if (!curl) {
-        *curl_rc = CURLE_FAILED_INIT;
-        return GEAK_E_LLM;
-    }
-    char *url = geak_strdupf ("%s%s", config->base_url,
-                          config->provider == GEAK_LLM_OPENAI ? "/chat/completions" : "/v1/messages");
-    char *auth = config->provider == GEAK_LLM_OPENAI
-               ? geak_strdupf ("Authorization: Bearer %s", config->api_key)
-               : geak_strdupf ("x-api-key: %s", config->api_key);
-    struct curl_slist *headers = NULL, *next = NULL;
-    bool ok = url && auth;
+    const char *key = redacted ? "<redacted>" : self->config.api_key;
+    char *auth = self->config.auth == GEAK_LLM_AUTH_X_API_KEY ? geak_strdupf ("x-api-key: %s", key)
+               : self->config.auth == GEAK_LLM_AUTH_API_KEY ? geak_strdupf ("api-key: %s", key)
+               : geak_strdupf ("Authorization: Bearer %s", key);
     const char *lines [] = {
-        "Content-Type: application/json", "Accept: application/json", "Expect:", auth,
-        config->provider == GEAK_LLM_ANTHROPIC ? "anthropic-version: 2023-06-01" : NULL,
+        json_body ? "Content-Type: application/json" : NULL,
+        self->config.policy.stream && json_body ? "Accept: text/event-stream, application/json"
+                                                : "Accept: application/json",
+        "Expect:", auth,
+        self->config.provider == GEAK_LLM_ANTHROPIC ? "anthropic-version: 2023-06-01" : NULL,
     };
+    struct curl_slist *headers = NULL;
+    bool ok = true;
     for (size_t i = 0; ok && i < sizeof lines / sizeof lines [0]; i++) {
         if (!lines [i])
             continue;
-        next = curl_slist_append (headers, lines [i]);
+        struct curl_slist *next = curl_slist_append (headers, lines [i]);
         if (!next)
             ok = false;
         else
             headers = next;
     }
-    if (auth) {
-        memset (auth, 0, strlen (auth));
-        free (auth);
+    memset (auth, 0, strlen (auth));
+    free (auth);
+    if (!ok) {
+        curl_slist_free_all (headers);
+        return NULL;
     }
-    CURLcode crc = CURLE_OUT_OF_MEMORY;
-    if (ok) {
-        curl_easy_setopt (curl, CURLOPT_URL, url);
-        curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
+    return headers;
+}
+
+static bool
+s_curl_cert_error (CURLcode crc)
+{
+    return crc == CURLE_PEER_FAILED_VERIFICATION || crc == CURLE_SSL_CACERT_BADFILE
+        || crc == CURLE_SSL_CERTPROBLEM || crc == CURLE_SSL_ISSUER_ERROR
+        || crc == CURLE_SSL_PINNEDPUBKEYNOTMATCH || crc == CURLE_SSL_INVALIDCERTSTATUS
+        || crc == CURLE_SSL_CRL_BADFILE;
+}
+
+//  One HTTP exchange (POST body, or GET when body is NULL). Fills x; returns
+//  the curl code and *status.
+static CURLcode
+s_http (geak_llm_t *self, const char *url, const char *body, long total_ms, long connect_ms,
+        s_xfer_t *x, long *status)
+{
+    const geak_llm_config_t *config = &self->config;
+    *status = 0;
+    CURL *curl = curl_easy_init ();
+    struct curl_slist *headers = s_headers (self, false, body != NULL);
+    if (!curl || !headers) {
+        curl_slist_free_all (headers);
+        if (curl)
+            curl_easy_cleanup (curl);
+        return CURLE_OUT_OF_MEMORY;
+    }
+    x->started_ms = x->last_byte_ms = geak_clock_mono_ms ();
+    curl_easy_setopt (curl, CURLOPT_URL, url);
+    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
+    if (body) {
         curl_easy_setopt (curl, CURLOPT_POST, 1L);
         curl_easy_setopt (curl, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) strlen (body));
-        curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, config->timeout_ms);
-        curl_easy_setopt (curl, CURLOPT_CONNECTTIMEOUT_MS,
-                          config->timeout_ms < 30000 ? config->timeout_ms : 30000L);
-        curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_on_body);
-        curl_easy_setopt (curl, CURLOPT_WRITEDATA, resp);
-        curl_easy_setopt (curl, CURLOPT_HEADERFUNCTION, s_on_header);
-        curl_easy_setopt (curl, CURLOPT_HEADERDATA, resp);
-        curl_easy_setopt (curl, CURLOPT_USERAGENT, "geak-c/" GEAK_VERSION_STRING);
-        curl_easy_setopt (curl, CURLOPT_ACCEPT_ENCODING, "");
-        crc = curl_easy_perform (curl);
     }
-    *curl_rc = crc;
-    *status = 0;
+    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, total_ms);
+    curl_easy_setopt (curl, CURLOPT_CONNECTTIMEOUT_MS, connect_ms < total_ms ? connect_ms : total_ms);
+    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_on_body);
+    curl_easy_setopt (curl, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt (curl, CURLOPT_HEADERFUNCTION, s_on_header);
+    curl_easy_setopt (curl, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt (curl, CURLOPT_XFERINFOFUNCTION, s_on_progress);
+    curl_easy_setopt (curl, CURLOPT_XFERINFODATA, x);
+    curl_easy_setopt (curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt (curl, CURLOPT_USERAGENT, "geak-c/" GEAK_VERSION_STRING);
+    curl_easy_setopt (curl, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt (curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (config->ca_file)
+        curl_easy_setopt (curl, CURLOPT_CAINFO, config->ca_file);
+    CURLcode crc = curl_easy_perform (curl);
     curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, status);
     curl_slist_free_all (headers);
     curl_easy_cleanup (curl);
-    free (url);
-    return crc == CURLE_OK ? GEAK_OK : GEAK_E_LLM;
+    if (x->sse && crc == CURLE_OK && x->stream_rc == GEAK_OK) {
+        geak_rc_t rc = geak_sse_finish (x->sse);
+        if (rc != GEAK_OK && x->stream_rc == GEAK_OK)
+            x->stream_rc = rc;
+    }
+    return crc;
+}
+
+static void
+s_xfer_clear (s_xfer_t *x)
+{
+    geak_llm_reply_clear (&x->reply);
+    geak_sse_destroy (&x->sse);
+    free (x->data);
+    memset (x, 0, sizeof *x);
 }
 
 // ---------------------------------------------------------------- budget
@@ -744,65 +791,163 @@ s_slot_release (geak_llm_t *self)
 
 // ---------------------------------------------------------------- calls
 
-//  One provider call with retries (one or n samples).
+//  The tokens one try cost, into the result (estimated when a stream was
+//  cut before the server said)
+static void
+s_count_tokens (geak_llm_result_t *result, const s_xfer_t *x, size_t prompt_bytes)
+{
+    if (x->reply.usage_seen) {
+        result->usage.tokens_in += x->reply.tokens_in;
+        result->usage.tokens_out += x->reply.tokens_out;
+        result->usage.reasoning_tokens += x->reply.reasoning_tokens;
+        return;
+    }
+    size_t text = 0;
+    for (size_t i = 0; i < x->reply.count; i++)
+        text += x->reply.text_len [i];
+    if (x->kind == 2 && (text > 0 || x->reply.count > 0)) {
+        //  the server did generate: it will bill what it sent
+        result->usage.tokens_in += (prompt_bytes + 3) / 4;
+        result->usage.tokens_out += (text + 3) / 4;
+        result->usage.tokens_estimated = true;
+    }
+}
+
+//  One provider call with retries. On GEAK_OK result->texts holds the
+//  choices and result->truncated says whether one was cut off.
 static geak_rc_t
-s_call_http (geak_llm_t *self, const geak_llm_request_t *request, double temperature,
-             uint32_t max_tokens, uint32_t samples, geak_llm_result_t *result, char **error)
+s_call_http (geak_llm_t *self, const geak_llm_request_t *request, const geak_llm_shape_t *shape,
+             geak_llm_result_t *result, char **error)
 {
     const geak_llm_config_t *config = &self->config;
-    char *body = geak_llm_build_body (config->provider, config->model, request->system,
-                                      request->user, temperature, max_tokens, samples);
+    char *body = self->wire->body (shape);
     if (!body) {
         *error = geak_strdupf ("could not build the request body");
         return GEAK_E_NOMEM;
     }
+    size_t prompt_bytes = strlen (shape->user) + (shape->system ? strlen (shape->system) : 0);
     geak_rc_t rc = GEAK_E_LLM;
     for (long attempt = 0; ; attempt++) {
-        s_response_t resp = { .retry_after_s = -1 };
+        s_xfer_t x = { .wire = self->wire, .retry_after_s = -1,
+                       .idle_ms = shape->stream ? config->idle_timeout_ms : 0 };
         long status = 0;
-        CURLcode crc = CURLE_OK;
         s_slot_acquire (self);
-        geak_rc_t http_rc = s_http_post (self, body, &resp, &status, &crc);
+        CURLcode crc = s_http (self, self->url, body, config->timeout_ms, config->connect_timeout_ms,
+                               &x, &status);
         s_slot_release (self);
+        result->usage.requests++;
         result->http_status = status;
+        s_count_tokens (result, &x, prompt_bytes);
         bool retryable = false;
         free (*error);
         *error = NULL;
-        if (http_rc != GEAK_OK) {
-            //  transport failure: connection, timeout, truncated body
-            retryable = !resp.overflow && crc != CURLE_OUT_OF_MEMORY
-                     && crc != CURLE_URL_MALFORMAT && crc != CURLE_UNSUPPORTED_PROTOCOL;
-            *error = geak_strdupf ("%s%s (curl %d%s)",
-                               crc == CURLE_PARTIAL_FILE ? "reply body truncated: " : "",
-                               resp.overflow ? "reply body larger than the limit"
-                                             : curl_easy_strerror (crc), (int) crc,
-                               status ? ", after HTTP headers" : "");
+        if (crc != CURLE_OK && x.stream_rc == GEAK_E_LLM) {
+            //  an error event inside the stream (overloaded, ...)
+            *error = geak_strdupf ("POST %s: HTTP %ld, the stream carried an error: %s",
+                                   self->url_public, status, x.reply.error ? x.reply.error : "?");
+            retryable = true;
             rc = GEAK_E_LLM;
         }
         else
-        if (status >= 200 && status < 300)
-            rc = geak_llm_parse_reply (config->provider, resp.data, resp.size, result, error);
-        else {
-            char *detail = s_error_detail (resp.data, resp.size);
-            *error = geak_strdupf ("HTTP %ld from %s: %s", status,
-                               geak_llm_provider_name (config->provider), detail ? detail : "?");
-            free (detail);
-            retryable = geak_llm_status_retryable (status);
-            rc = GEAK_E_LLM;
+        if (crc != CURLE_OK) {
+            //  transport failure: connection, timeout, cut-off body or stream
+            bool cert = s_curl_cert_error (crc);
+            bool total = crc == CURLE_OPERATION_TIMEDOUT && !x.idle_expired && status != 0;
+            retryable = !cert && !total && !x.overflow && crc != CURLE_OUT_OF_MEMORY
+                     && crc != CURLE_URL_MALFORMAT && crc != CURLE_UNSUPPORTED_PROTOCOL;
+            rc = cert || crc == CURLE_URL_MALFORMAT || crc == CURLE_UNSUPPORTED_PROTOCOL
+               ? GEAK_E_LLM_REFUSED : GEAK_E_LLM;
+            const char *what = x.idle_expired ? "no byte arrived for GEAK_LLM_IDLE_TIMEOUT_MS"
+                             : x.overflow ? "reply body larger than the limit"
+                             : x.stream_rc == GEAK_E_MALFORMED ? "a streamed event could not be read"
+                             : curl_easy_strerror (crc);
+            *error = geak_strdupf ("POST %s: %s%s (curl %d%s)%s", self->url_public,
+                                   crc == CURLE_PARTIAL_FILE || (x.kind == 2 && !x.idle_expired
+                                                                 && !x.overflow)
+                                   ? "reply cut off: " : "", what, (int) crc,
+                                   status ? ", after the HTTP headers" : "",
+                                   cert ? "; set GEAK_LLM_CA_FILE to the CA bundle that signed the "
+                                          "server's certificate"
+                                   : total ? "; the whole request took longer than GEAK_LLM_TIMEOUT_MS"
+                                   : "");
+            if (x.idle_expired)
+                rc = GEAK_E_LLM;
         }
-        free (resp.data);
+        else
+        if (status >= 200 && status < 300 && x.kind == 2) {
+            //  a stream that ended: complete only with its end marker or a finish reason
+            const char *finish = geak_llm_reply_finish_reason (&x.reply);
+            if (x.stream_rc != GEAK_OK) {
+                *error = geak_strdupf ("POST %s: the stream %s: %s", self->url_public,
+                                       x.stream_rc == GEAK_E_LLM ? "carried an error"
+                                                                 : "had an event that cannot be read",
+                                       x.reply.error ? x.reply.error : geak_rc_str (x.stream_rc));
+                retryable = true;
+                rc = GEAK_E_LLM;
+            }
+            else
+            if (!x.reply.done && !*finish) {
+                *error = geak_strdupf ("POST %s: reply cut off: the stream ended before its end "
+                                       "(%zu events)", self->url_public, geak_sse_events (x.sse));
+                retryable = true;
+                rc = GEAK_E_LLM;
+            }
+            else
+            if (x.reply.count == 0) {
+                *error = geak_strdupf ("POST %s: the stream held no reply", self->url_public);
+                rc = GEAK_E_LLM;
+            }
+            else
+                rc = GEAK_OK;
+        }
+        else
+        if (status >= 200 && status < 300) {
+            char *why = NULL;
+            geak_llm_reply_t whole = { 0 };
+            rc = self->wire->parse (x.data, x.size, &whole, &why);
+            //  the tokens of a whole body: counted here (s_count_tokens saw none)
+            if (whole.usage_seen) {
+                result->usage.tokens_in += whole.tokens_in;
+                result->usage.tokens_out += whole.tokens_out;
+                result->usage.reasoning_tokens += whole.reasoning_tokens;
+            }
+            if (rc != GEAK_OK)
+                *error = geak_strdupf ("POST %s: HTTP %ld: %s", self->url_public, status,
+                                       why ? why : "unusable reply");
+            geak_llm_reply_clear (&x.reply);
+            x.reply = whole;
+            free (why);
+        }
+        else {
+            char *detail = geak_llm_wire_error_detail (x.data, x.size);
+            retryable = geak_llm_status_retryable (status);
+            rc = retryable ? GEAK_E_LLM : GEAK_E_LLM_REFUSED;
+            const char *hint = status == 401 || status == 403 ? " (the key was refused: check "
+                                                                "GEAK_LLM_API_KEY)"
+                             : status == 404 ? " (check GEAK_LLM_BASE_URL and GEAK_LLM_MODEL)" : "";
+            *error = geak_strdupf ("POST %s: HTTP %ld: %s%s", self->url_public, status, detail, hint);
+            free (detail);
+        }
+        if (rc == GEAK_OK) {
+            s_result_drop_texts (result);
+            result->texts = geak_malloc0 ((x.reply.count + 1) * sizeof *result->texts);
+            for (size_t i = 0; i < x.reply.count; i++)
+                result->texts [result->count++] = geak_strdup (x.reply.text [i] ? x.reply.text [i] : "");
+            result->truncated = geak_llm_reply_truncated (&x.reply);
+            result->usage.finish_reason = (char *) s_finish_static (geak_llm_reply_finish_reason (&x.reply));
+        }
+        long retry_after_s = x.retry_after_s;
+        s_xfer_clear (&x);
         if (rc == GEAK_OK || !retryable || attempt >= config->max_retries)
             break;
         long wait_ms = geak_llm_backoff_ms ((int) attempt, config->backoff_ms,
-                                            config->backoff_max_ms, resp.retry_after_s,
-                                            s_random_unit ());
+                                            config->backoff_max_ms, retry_after_s, s_random_unit ());
         result->usage.retries++;
         geak_warn ("llm_retry", "provider=%s model=%s task=%s role=%s status=%ld curl=%d "
                    "attempt=%ld wait_ms=%ld retry_after_s=%ld error=\"%s\"",
                    geak_llm_provider_name (config->provider), config->model,
                    request->task ? request->task : "-", request->role ? request->role : "-",
-                   status, (int) crc, attempt + 1, wait_ms, resp.retry_after_s,
-                   *error ? *error : "");
+                   status, (int) crc, attempt + 1, wait_ms, retry_after_s, *error ? *error : "");
         s_sleep_ms (wait_ms);
     }
     free (body);
@@ -831,6 +976,52 @@ s_record (geak_llm_t *self, const geak_llm_request_t *request, const char *text)
     free (json);
 }
 
+static void
+s_shape (const geak_llm_t *self, const geak_llm_request_t *request, uint32_t n,
+         geak_llm_shape_t *shape)
+{
+    geak_llm_shape_make (self->config.provider == GEAK_LLM_ANTHROPIC, self->config.model,
+                         &self->config.policy, request->temperature, request->max_tokens, n, shape);
+    shape->system = request->system;
+    shape->user = request->user;
+}
+
+//  One sample set: a call, and again with a larger cap while cut off
+static geak_rc_t
+s_call_growing (geak_llm_t *self, const geak_llm_request_t *request, uint32_t n,
+                geak_llm_result_t *result, char **error)
+{
+    geak_llm_shape_t shape;
+    s_shape (self, request, n, &shape);
+    long ceiling = self->config.max_tokens_ceiling > 0 ? self->config.max_tokens_ceiling
+                                                       : LLM_CEILING_DEFAULT;
+    if (ceiling < (long) shape.max_tokens)
+        ceiling = shape.max_tokens;
+    geak_rc_t rc;
+    for (long grown = 0; ; grown++) {
+        result->usage.max_tokens = shape.max_tokens;
+        rc = s_call_http (self, request, &shape, result, error);
+        if (rc != GEAK_OK || !result->truncated || grown >= self->config.truncation_retries
+        ||  (long) shape.max_tokens >= ceiling)
+            break;
+        uint32_t bigger = shape.max_tokens * 2 > (uint32_t) ceiling ? (uint32_t) ceiling
+                                                                    : shape.max_tokens * 2;
+        geak_warn ("llm_truncated_retry", "provider=%s model=%s task=%s role=%s max_tokens=%u "
+                   "next_max_tokens=%u tokens_out=%llu",
+                   geak_llm_provider_name (self->config.provider), self->config.model,
+                   request->task ? request->task : "-", request->role ? request->role : "-",
+                   shape.max_tokens, bigger, (unsigned long long) result->usage.tokens_out);
+        if (shape.thinking_budget > 0)
+            //  the reply's share grows; the thinking budget stays
+            shape.max_tokens = shape.thinking_budget + 2 * (shape.max_tokens - shape.thinking_budget);
+        else
+            shape.max_tokens = bigger;
+        if ((long) shape.max_tokens > ceiling)
+            shape.max_tokens = (uint32_t) ceiling;
+    }
+    return rc;
+}
+
 geak_rc_t
 geak_llm_complete (geak_llm_t *self, const geak_llm_request_t *request,
                    geak_llm_result_t *result, char **error)
@@ -842,6 +1033,7 @@ geak_llm_complete (geak_llm_t *self, const geak_llm_request_t *request,
     result->usage = init;
     result->usage.provider = (char *) geak_llm_provider_name (self->config.provider);
     result->usage.model = self->config.model;
+    result->usage.finish_reason = (char *) "";
     if (!request->user) {
         *error = geak_strdupf ("request has no user message");
         return GEAK_E_INVALID;
@@ -850,11 +1042,9 @@ geak_llm_complete (geak_llm_t *self, const geak_llm_request_t *request,
     if (rc != GEAK_OK)
         return rc;
     int64_t t0 = geak_clock_mono_us ();
-    double temperature = request->temperature >= 0 ? request->temperature : self->config.temperature;
-    uint32_t max_tokens = request->max_tokens ? request->max_tokens : (uint32_t) self->config.max_tokens;
     uint32_t samples = request->samples ? request->samples : (uint32_t) self->config.samples;
-    if (samples > LLM_SAMPLES_MAX)
-        samples = LLM_SAMPLES_MAX;
+    if (samples > GEAK_LLM_SAMPLES_MAX)
+        samples = GEAK_LLM_SAMPLES_MAX;
 
     if (self->config.provider == GEAK_LLM_REPLAY) {
         for (uint32_t i = 0; i < samples && rc == GEAK_OK; i++) {
@@ -867,18 +1057,42 @@ geak_llm_complete (geak_llm_t *self, const geak_llm_request_t *request,
                                    request->role ? request->role : "");
                 rc = GEAK_E_LLM;
             }
-            else
-                rc = s_add_text (result, text);
+            else {
+                char **texts = realloc (result->texts, (result->count + 1) * sizeof *texts);
+                if (!texts)
+                    rc = GEAK_E_NOMEM;
+                else {
+                    result->texts = texts;
+                    result->texts [result->count++] = geak_strdup (text);
+                }
+            }
         }
+        result->usage.finish_reason = (char *) "stop";
     }
     else
     if (self->config.provider == GEAK_LLM_OPENAI || samples == 1)
-        rc = s_call_http (self, request, temperature, max_tokens, samples, result, error);
-    else
-        //  Anthropic has no "n": one call per sample
-        for (uint32_t i = 0; i < samples && rc == GEAK_OK; i++)
-            rc = s_call_http (self, request, temperature, max_tokens, 1, result, error);
-
+        rc = s_call_growing (self, request, samples, result, error);
+    else {
+        //  Anthropic has no "n": one call per sample, texts gathered
+        char **texts = geak_malloc0 ((samples + 1) * sizeof *texts);
+        size_t got = 0;
+        bool truncated = false;
+        for (uint32_t i = 0; i < samples && rc == GEAK_OK; i++) {
+            rc = s_call_growing (self, request, 1, result, error);
+            if (rc == GEAK_OK && result->count > 0) {
+                texts [got++] = result->texts [0];
+                result->texts [0] = NULL;
+                truncated = truncated || result->truncated;
+            }
+            s_result_drop_texts (result);
+        }
+        result->texts = texts;
+        result->count = got;
+        result->truncated = truncated;
+        if (truncated)
+            result->usage.finish_reason = (char *) "length";
+    }
+    result->usage.truncated = result->truncated;
     result->usage.latency_ms = (double) (geak_clock_mono_us () - t0) / 1000.0;
     atomic_fetch_add (&self->tokens_used, result->usage.tokens_in + result->usage.tokens_out);
     if (rc == GEAK_OK) {
@@ -886,115 +1100,199 @@ geak_llm_complete (geak_llm_t *self, const geak_llm_request_t *request,
             for (size_t i = 0; i < result->count; i++)
                 s_record (self, request, result->texts [i]);
         geak_info ("llm_done", "provider=%s model=%s task=%s role=%s sample=%u iteration=%u "
-                   "texts=%zu tokens_in=%llu tokens_out=%llu latency_ms=%.1f retries=%u",
+                   "texts=%zu finish=%s truncated=%d max_tokens=%u tokens_in=%llu tokens_out=%llu "
+                   "reasoning_tokens=%llu estimated=%d requests=%u latency_ms=%.1f retries=%u",
                    result->usage.provider, result->usage.model,
                    request->task ? request->task : "-", request->role ? request->role : "-",
-                   request->sample, request->iteration, result->count,
+                   request->sample, request->iteration, result->count, result->usage.finish_reason,
+                   (int) result->truncated, result->usage.max_tokens,
                    (unsigned long long) result->usage.tokens_in,
                    (unsigned long long) result->usage.tokens_out,
+                   (unsigned long long) result->usage.reasoning_tokens,
+                   (int) result->usage.tokens_estimated, result->usage.requests,
                    result->usage.latency_ms, result->usage.retries);
     }
     else {
         geak_warn ("llm_failed", "provider=%s model=%s task=%s role=%s code=%s http_status=%ld "
-                   "retries=%u latency_ms=%.1f error=\"%s\"",
+                   "retries=%u requests=%u tokens_in=%llu tokens_out=%llu latency_ms=%.1f error=\"%s\"",
                    result->usage.provider, result->usage.model,
                    request->task ? request->task : "-", request->role ? request->role : "-",
                    geak_rc_name (rc), result->http_status, result->usage.retries,
+                   result->usage.requests, (unsigned long long) result->usage.tokens_in,
+                   (unsigned long long) result->usage.tokens_out,
                    result->usage.latency_ms, *error ? *error : "");
-        for (size_t i = 0; i < result->count; i++)
-            free (result->texts [i]);
-        free (result->texts);
-        result->texts = NULL;
-        result->count = 0;
+        s_result_drop_texts (result);
+        result->truncated = false;
     }
     return rc;
 }
 
-// ---------------------------------------------------------------- selftest
+// ---------------------------------------------------------------- check
 
-static int
-s_check_parse (geak_llm_provider_t provider, const char *body, geak_rc_t want_rc,
-               const char *want_text, uint64_t want_in, uint64_t want_out, bool verbose)
+//  The model ids of a model list ({"data": [{"id"}]}, also {"models": [{"name"}]})
+static char *
+s_models_offered (const char *body, size_t size, const char *model, bool *found)
 {
-    geak_llm_result_t result = { 0 };
-    char *error = NULL;
-    geak_rc_t rc = geak_llm_parse_reply (provider, body, body ? strlen (body) : 0, &result, &error);
-    int fail = rc != want_rc;
-    if (rc == GEAK_OK)
-        fail |= result.count < 1 || strcmp (result.texts [0], want_text) != 0
-             || result.usage.tokens_in != want_in || result.usage.tokens_out != want_out;
-    else
-        fail |= error == NULL || result.count != 0;
-    if (fail || verbose)
-        printf ("  parse %s [%.60s] -> %s %s\n", geak_llm_provider_name (provider),
-                body ? body : "(null)", geak_rc_name (rc), error ? error : "");
-    free (error);
-    geak_llm_result_clear (&result);
-    return fail;
+    *found = false;
+    cJSON *root = body && size ? cJSON_ParseWithLength (body, size) : NULL;
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive (root, "data");
+    if (!cJSON_IsArray (data))
+        data = cJSON_GetObjectItemCaseSensitive (root, "models");
+    if (!cJSON_IsArray (data)) {
+        cJSON_Delete (root);
+        return NULL;
+    }
+    char list [600] = "";
+    int listed = 0;
+    const cJSON *item = NULL;
+    cJSON_ArrayForEach (item, data) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive (item, "id");
+        if (!cJSON_IsString (id))
+            id = cJSON_GetObjectItemCaseSensitive (item, "name");
+        if (!cJSON_IsString (id))
+            continue;
+        if (strcmp (id->valuestring, model) == 0)
+            *found = true;
+        if (listed++ < 12)
+            snprintf (list + strlen (list), sizeof list - strlen (list), "%s%.60s",
+                      listed > 1 ? ", " : "", id->valuestring);
+    }
+    if (listed > 12)
+        snprintf (list + strlen (list), sizeof list - strlen (list), ", ... (%d in all)", listed);
+    cJSON_Delete (root);
+    return geak_strdup (listed ? list : "(none)");
 }
+
+geak_rc_t
+geak_llm_check (geak_llm_t *self, char **report, char **error)
+{
+    assert (self && report && error);
+    *report = NULL;
+    *error = NULL;
+    if (self->config.provider == GEAK_LLM_REPLAY) {
+        *report = geak_strdupf ("replay provider: %zu recorded replies, nothing to check",
+                                geak_replay_size (self->replay));
+        return GEAK_OK;
+    }
+    //  the model list: {base}/models (OpenAI) or {root}/v1/models (Anthropic)
+    const char *base = self->config.base_url;
+    const char *query = strchr (base, '?');
+    size_t head = query ? (size_t) (query - base) : strlen (base);
+    char *url = geak_strdupf ("%.*s%s%s", (int) head, base,
+                              self->config.provider == GEAK_LLM_ANTHROPIC ? "/v1/models" : "/models",
+                              query ? query : "");
+    char *shown = geak_llm_wire_url_public (url);
+    s_xfer_t x = { .wire = NULL, .retry_after_s = -1 };
+    long status = 0;
+    long total = LLM_CHECK_TOTAL_MS < self->config.timeout_ms ? LLM_CHECK_TOTAL_MS : self->config.timeout_ms;
+    CURLcode crc = s_http (self, url, NULL, total, self->config.connect_timeout_ms, &x, &status);
+    geak_rc_t rc = GEAK_OK;
+    if (crc != CURLE_OK) {
+        bool cert = s_curl_cert_error (crc);
+        rc = cert || crc == CURLE_URL_MALFORMAT || crc == CURLE_UNSUPPORTED_PROTOCOL
+           ? GEAK_E_LLM_REFUSED : GEAK_E_LLM;
+        *error = geak_strdupf ("GET %s: cannot reach the LLM endpoint: %s (curl %d)%s", shown,
+                               curl_easy_strerror (crc), (int) crc,
+                               cert ? "; set GEAK_LLM_CA_FILE to the CA bundle that signed the "
+                                      "server's certificate" : "");
+    }
+    else
+    if (status == 401 || status == 403) {
+        char *detail = geak_llm_wire_error_detail (x.data, x.size);
+        *error = geak_strdupf ("GET %s: HTTP %ld: %s (the key was refused: check GEAK_LLM_API_KEY)",
+                               shown, status, detail);
+        free (detail);
+        rc = GEAK_E_LLM_REFUSED;
+    }
+    else
+    if (status >= 200 && status < 300) {
+        bool found = false;
+        char *offered = s_models_offered (x.data, x.size, self->config.model, &found);
+        if (offered && found)
+            *report = geak_strdupf ("model %s offered by %s", self->config.model, shown);
+        else
+        if (offered) {
+            *error = geak_strdupf ("GET %s: the endpoint does not offer model '%s' (check "
+                                   "GEAK_LLM_MODEL); it offers: %s", shown, self->config.model, offered);
+            rc = GEAK_E_LLM_REFUSED;
+        }
+        free (offered);
+    }
+    s_xfer_clear (&x);
+    if (rc == GEAK_OK && !*report) {
+        //  no usable model list (404, another shape): ask for one token
+        geak_llm_request_t probe = { .user = "Reply with the word ok.", .temperature = -1,
+                                     .max_tokens = 16, .role = "check", .task = "-" };
+        geak_llm_shape_t shape;
+        s_shape (self, &probe, 1, &shape);
+        shape.stream = false;
+        if (shape.thinking_budget) {
+            shape.thinking_budget = 0;
+            shape.max_tokens = 16;
+        }
+        char *body = self->wire->body (&shape);
+        s_xfer_t y = { .wire = self->wire, .retry_after_s = -1 };
+        crc = body ? s_http (self, self->url, body, total, self->config.connect_timeout_ms, &y, &status)
+                   : CURLE_OUT_OF_MEMORY;
+        if (crc != CURLE_OK) {
+            *error = geak_strdupf ("POST %s: cannot reach the LLM endpoint: %s (curl %d)",
+                                   self->url_public, curl_easy_strerror (crc), (int) crc);
+            rc = s_curl_cert_error (crc) ? GEAK_E_LLM_REFUSED : GEAK_E_LLM;
+        }
+        else
+        if (status >= 200 && status < 300)
+            *report = geak_strdupf ("model %s answered at %s (no model list at %s)",
+                                    self->config.model, self->url_public, shown);
+        else {
+            char *detail = geak_llm_wire_error_detail (y.data, y.size);
+            *error = geak_strdupf ("POST %s: HTTP %ld: %s", self->url_public, status, detail);
+            free (detail);
+            rc = geak_llm_status_retryable (status) ? GEAK_E_LLM : GEAK_E_LLM_REFUSED;
+        }
+        s_xfer_clear (&y);
+        free (body);
+    }
+    GEAK_LOG (rc == GEAK_OK ? GEAK_LOG_INFO : GEAK_LOG_WARN, "llm_check",
+              "provider=%s model=%s code=%s %s=\"%s\"", geak_llm_provider_name (self->config.provider),
+              self->config.model, geak_rc_name (rc), rc == GEAK_OK ? "report" : "error",
+              rc == GEAK_OK ? *report : *error);
+    free (url);
+    free (shown);
+    return rc;
+}
+
+char *
+geak_llm_describe_request (geak_llm_t *self, const geak_llm_request_t *request)
+{
+    assert (self && request);
+    if (self->config.provider == GEAK_LLM_REPLAY)
+        return geak_strdupf ("replay %s (no request goes on the wire)\n", self->config.replay_path);
+    geak_llm_shape_t shape;
+    s_shape (self, request, request->samples ? request->samples : (uint32_t) self->config.samples,
+             &shape);
+    char *body = self->wire->body (&shape);
+    struct curl_slist *headers = s_headers (self, true, true);
+    char *out = geak_strdupf ("POST %s\n", self->url_public);
+    for (struct curl_slist *h = headers; h; h = h->next)
+        if (strcmp (h->data, "Expect:") != 0) {
+            char *more = geak_strdupf ("%s%s\n", out, h->data);
+            free (out);
+            out = more;
+        }
+    char *more = geak_strdupf ("%s\n%s\n", out, body ? body : "(no body)");
+    free (out);
+    out = more;
+    curl_slist_free_all (headers);
+    free (body);
+    return out;
+}
+
+// ---------------------------------------------------------------- selftest
 
 int
 geak_llm_test (bool verbose)
 {
     int fails = 0;
-    //  request bodies
-    char *body = geak_llm_build_body (GEAK_LLM_OPENAI, "gpt-x", "SYS", "USER \"q\"", 0.5, 100, 3);
-    cJSON *root = body ? cJSON_Parse (body) : NULL;
-    const cJSON *messages = cJSON_GetObjectItem (root, "messages");
-    fails += !root || cJSON_GetArraySize (messages) != 2
-          || strcmp (cJSON_GetObjectItem (cJSON_GetArrayItem (messages, 0), "role")->valuestring, "system")
-          || strcmp (cJSON_GetObjectItem (cJSON_GetArrayItem (messages, 1), "content")->valuestring, "USER \"q\"")
-          || cJSON_GetObjectItem (root, "n")->valueint != 3
-          || cJSON_GetObjectItem (root, "max_tokens")->valueint != 100
-          || cJSON_GetObjectItem (root, "system") != NULL;
-    if (verbose)
-        printf ("  openai body: %s\n", body);
-    cJSON_Delete (root);
-    free (body);
-    body = geak_llm_build_body (GEAK_LLM_ANTHROPIC, "claude-x", "SYS", "USER", 0.2, 50, 2);
-    root = body ? cJSON_Parse (body) : NULL;
-    messages = cJSON_GetObjectItem (root, "messages");
-    fails += !root || cJSON_GetArraySize (messages) != 1
-          || strcmp (cJSON_GetObjectItem (root, "system")->valuestring, "SYS")
-          || strcmp (cJSON_GetObjectItem (cJSON_GetArrayItem (messages, 0), "role")->valuestring, "user")
-          || cJSON_GetObjectItem (root, "n") != NULL
-          || cJSON_GetObjectItem (root, "max_tokens")->valueint != 50;
-    if (verbose)
-        printf ("  anthropic body: %s\n", body);
-    cJSON_Delete (root);
-    free (body);
-    fails += geak_llm_build_body (GEAK_LLM_OPENAI, NULL, NULL, "u", 0, 1, 1) != NULL;
-
-    //  replies, good and bad
-    fails += s_check_parse (GEAK_LLM_OPENAI,
-        "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"hi\"}}],"
-        "\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":3}}", GEAK_OK, "hi", 12, 3, verbose);
-    fails += s_check_parse (GEAK_LLM_OPENAI,
-        "{\"choices\":[{\"message\":{\"content\":\"no usage\"}}]}", GEAK_OK, "no usage", 0, 0, verbose);
-    fails += s_check_parse (GEAK_LLM_ANTHROPIC,
-        "{\"content\":[{\"type\":\"thinking\",\"thinking\":\"x\"},{\"type\":\"text\",\"text\":\"a\"},"
-        "{\"type\":\"text\",\"text\":\"b\"}],\"usage\":{\"input_tokens\":7,\"output_tokens\":9}}",
-        GEAK_OK, "ab", 7, 9, verbose);
-    const char *bad_openai [] = {
-        NULL, "", "{", "{\"choices\":[{\"message\":{\"content\":\"hi\"}}", "[]", "null", "42",
-        "{\"choices\":[]}", "{\"choices\":{}}", "{\"choices\":[{}]}",
-        "{\"choices\":[{\"message\":{\"content\":null}}]}",
-        "{\"choices\":[{\"message\":{\"content\":5}}]}",
-        "{\"choices\":[{\"message\":{\"content\":\"x\"}}],\"usage\":{\"prompt_tokens\":\"7\"}}",
-        "{\"choices\":[{\"message\":{\"content\":\"x\"}}],\"usage\":{\"prompt_tokens\":-1}}",
-        "{\"choices\":[{\"message\":{\"content\":\"x\"}}],\"usage\":3}",
-        "{\"error\":{\"message\":\"rate limited\",\"type\":\"x\"}}",
-    };
-    for (size_t i = 0; i < sizeof bad_openai / sizeof bad_openai [0]; i++)
-        fails += s_check_parse (GEAK_LLM_OPENAI, bad_openai [i], GEAK_E_LLM, NULL, 0, 0, verbose);
-    const char *bad_anthropic [] = {
-        "{\"content\":[]}", "{\"content\":\"text\"}", "{\"content\":[{\"type\":\"text\"}]}",
-        "{\"content\":[{\"type\":\"tool_use\",\"text\":\"x\"}]}", "{\"content\":[{\"type\":\"te",
-        "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}",
-    };
-    for (size_t i = 0; i < sizeof bad_anthropic / sizeof bad_anthropic [0]; i++)
-        fails += s_check_parse (GEAK_LLM_ANTHROPIC, bad_anthropic [i], GEAK_E_LLM, NULL, 0, 0, verbose);
-
     //  backoff
     fails += geak_llm_backoff_ms (0, 500, 30000, -1, 0.0) != 250;
     fails += geak_llm_backoff_ms (0, 500, 30000, -1, 0.999999) != 499;
@@ -1014,7 +1312,8 @@ geak_llm_test (bool verbose)
         fails += d < full / 2 || d > full;
     }
     fails += !geak_llm_status_retryable (429) || !geak_llm_status_retryable (503)
-          || geak_llm_status_retryable (400) || geak_llm_status_retryable (200);
+          || !geak_llm_status_retryable (408) || geak_llm_status_retryable (400)
+          || geak_llm_status_retryable (404) || geak_llm_status_retryable (200);
 
     //  config: a replay client needs a file; budget refuses cleanly
     geak_llm_config_t config;
@@ -1042,17 +1341,38 @@ geak_llm_test (bool verbose)
             char *error = NULL;
             rc = geak_llm_complete (llm, &request, &result, &error);
             if (i < 2)
-                fails += rc != GEAK_OK || result.count != 1 || strcmp (result.texts [0], "R");
+                fails += rc != GEAK_OK || result.count != 1 || strcmp (result.texts [0], "R")
+                      || strcmp (result.usage.finish_reason, "stop");
             else
                 fails += rc != GEAK_E_BUDGET || !error;
             free (error);
             geak_llm_result_clear (&result);
         }
-        request.task = "other";
         geak_llm_destroy (&llm);
         geak_llm_destroy (&llm);
     }
     unlink (path);
+    geak_llm_config_clear (&config);
+
+    //  the request description of an HTTP client never holds the key
+    geak_llm_config_defaults (&config);
+    config.base_url = geak_llm_wire_base (false, "http://127.0.0.1:9/v1");
+    config.model = geak_strdup ("o3-mini");
+    config.api_key = geak_strdup ("sk-selftest-secret");
+    llm = geak_llm_new (&config, &rc);
+    fails += !llm;
+    if (llm) {
+        geak_llm_request_t request = { .user = "u", .system = "s", .temperature = 0.7 };
+        char *text = geak_llm_describe_request (llm, &request);
+        if (verbose)
+            printf ("%s", text);
+        fails += !strstr (text, "POST http://127.0.0.1:9/v1/chat/completions\n")
+              || !strstr (text, "Authorization: Bearer <redacted>")
+              || strstr (text, "sk-selftest-secret") || strstr (text, "temperature")
+              || !strstr (text, "\"max_completion_tokens\":32768");
+        free (text);
+        geak_llm_destroy (&llm);
+    }
     geak_llm_config_clear (&config);
     return fails;
 }

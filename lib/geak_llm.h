@@ -1,55 +1,61 @@
 /*  geak_llm.h - the LLM client of geak-c (libcurl + cJSON).
 
-    Providers
-      openai     POST {base}/chat/completions, "Authorization: Bearer KEY";
-                 text = choices[i].message.content,
-                 usage = usage.prompt_tokens / usage.completion_tokens.
-      anthropic  POST {base}/v1/messages, "x-api-key: KEY",
-                 "anthropic-version: 2023-06-01"; body {model, max_tokens,
-                 system, messages}; text = the "text" parts of content[],
-                 usage = usage.input_tokens / usage.output_tokens.
-      replay     no network: replies come from a JSONL file (see
-                 geak_llm_replay below and docs/llm.md).
+    Providers (wire formats in geak_llm_wire.h, per-model parameters in
+    geak_llm_shape.h)
+      openai     POST {base}/chat/completions, "Authorization: Bearer KEY"
+                 (Azure hosts: "api-key: KEY"). Also vLLM, SGLang, Ollama,
+                 llama.cpp, LiteLLM.
+      anthropic  POST {root}/v1/messages, "x-api-key: KEY",
+                 "anthropic-version: 2023-06-01".
+      replay     no network: replies come from a JSONL file (geak_replay.h).
 
-    Environment (geak_llm_config_from_env):
+    Environment (geak_llm_config_from_env; docs/llm.md has the table):
       GEAK_LLM_PROVIDER      openai | anthropic | replay (default openai)
-      GEAK_LLM_BASE_URL      default https://api.openai.com/v1 or
-                             https://api.anthropic.com
-      GEAK_LLM_MODEL         model name (required for openai/anthropic)
-      GEAK_LLM_API_KEY       or GEAK_LLM_API_KEY_FILE: the key; registered
-                             as a log secret, never logged, never stored
-      GEAK_LLM_TIMEOUT_MS    per HTTP request (default 120000)
-      GEAK_LLM_MAX_RETRIES   retries after the first try (default 4)
-      GEAK_LLM_BACKOFF_MS    first backoff (default 500), doubling, capped by
-      GEAK_LLM_BACKOFF_MAX_MS  (default 30000)
-      GEAK_LLM_CONCURRENCY   requests in flight per process (default 8)
-      GEAK_LLM_TEMPERATURE   default 0.7 (a request may override)
-      GEAK_LLM_MAX_TOKENS    default 4096 (a request may override)
-      GEAK_LLM_SAMPLES       completions per call (OpenAI "n"; Anthropic:
-                             that many calls), default 1
-      GEAK_LLM_BUDGET_TOKENS run budget in tokens (in + out), 0 = none
-      GEAK_LLM_BUDGET_CALLS  run budget in calls, 0 = none
-      GEAK_LLM_REPLAY        path of the JSONL for the replay provider
-      GEAK_LLM_RECORD        optional: append every reply as a JSONL line
-                             {"role","task","sample","iteration","reply"}
+      GEAK_LLM_BASE_URL      normalised per provider: with or without /v1,
+                             a pasted endpoint URL is cut back
+      GEAK_LLM_MODEL, GEAK_LLM_API_KEY / GEAK_LLM_API_KEY_FILE
+      GEAK_LLM_FAMILY, GEAK_LLM_TEMPERATURE (number or "omit"),
+      GEAK_LLM_TOKEN_PARAM, GEAK_LLM_MAX_TOKENS, GEAK_LLM_REASONING_EFFORT,
+      GEAK_LLM_THINKING_BUDGET          request shaping (geak_llm_shape.h)
+      GEAK_LLM_STREAM        1 (default) streams replies (SSE)
+      GEAK_LLM_TIMEOUT_MS    total per HTTP request (default 600000)
+      GEAK_LLM_IDLE_TIMEOUT_MS  no byte for this long ends a streamed
+                             request (default 60000; not applied without
+                             streaming, where the whole reply comes at once)
+      GEAK_LLM_CONNECT_TIMEOUT_MS  (default 10000)
+      GEAK_LLM_MAX_RETRIES (4), GEAK_LLM_BACKOFF_MS (500), GEAK_LLM_BACKOFF_MAX_MS (30000)
+      GEAK_LLM_TRUNCATION_RETRIES  a cut-off reply is asked again with twice
+                             the cap, up to GEAK_LLM_MAX_TOKENS_CEILING (default 1
+                             retry, ceiling 65536 or the cap, whichever is larger)
+      GEAK_LLM_CA_FILE       CA bundle for TLS (else CURL_CA_BUNDLE, SSL_CERT_FILE)
+      GEAK_LLM_AUTH          auto | bearer | api-key | x-api-key
+      GEAK_LLM_CONCURRENCY (8), GEAK_LLM_SAMPLES (1: OpenAI n, else that many calls),
+      GEAK_LLM_BUDGET_TOKENS, GEAK_LLM_BUDGET_CALLS, GEAK_LLM_REPLAY, GEAK_LLM_RECORD
 
-    Retries: HTTP 429, any 5xx, connection errors, timeouts and truncated
-    bodies are retried up to max_retries times with exponential backoff and
-    full jitter in [d/2, d]; a Retry-After header (seconds) sets the wait
-    instead (capped at max(60 s, 4 x backoff_max_ms)). Everything else (4xx, a 2xx with
-    malformed JSON or missing fields) fails at once with GEAK_E_LLM.
+    Errors. Transient (retried with backoff and full jitter; Retry-After
+    honoured): HTTP 408, 409, 425, 429, 5xx, connection failures, an idle
+    stream, a stream or body cut off, an error event inside a stream.
+    Permanent (GEAK_E_LLM_REFUSED, never retried): other 4xx (400 bad
+    parameter, 401/403 key, 404 path or model, 413, 422), TLS certificate
+    failures, a malformed URL. A 2xx body that is not a usable reply fails
+    with GEAK_E_LLM at once; the total timeout too (a retry would start the
+    same long generation again). Every message names the method, the URL
+    (no credentials, no query) and the status.
+
+    Tokens: every count the server reports is added, for usable, unusable,
+    failed and retried replies alike; a stream cut before its usage arrived
+    is estimated (4 bytes a token) and marked. The budget counts them all.
 
     Threading: a geak_llm_t is shared by all threads of a process. Every
     call uses its own CURL easy handle; a counting semaphore limits the
-    requests in flight to `concurrency`. The budget is checked before each
-    call (atomics); once spent, calls fail with GEAK_E_BUDGET and the log
-    says so once (event llm_budget_exhausted). */
+    requests in flight to `concurrency`. */
 #ifndef GEAK_LLM_H_INCLUDED
 #define GEAK_LLM_H_INCLUDED
 
 #include "geak_prelude.h"
 #include "geak_error.h"
 #include "geak_proto.h"
+#include "geak_llm_shape.h"
 
 typedef enum {
     GEAK_LLM_OPENAI = 0,
@@ -57,29 +63,42 @@ typedef enum {
     GEAK_LLM_REPLAY = 2
 } geak_llm_provider_t;
 
+typedef enum {
+    GEAK_LLM_AUTH_AUTO = 0,
+    GEAK_LLM_AUTH_BEARER,
+    GEAK_LLM_AUTH_API_KEY,          //  "api-key: KEY" (Azure OpenAI)
+    GEAK_LLM_AUTH_X_API_KEY         //  "x-api-key: KEY" (Anthropic)
+} geak_llm_auth_t;
+
 //  Configuration (strings owned by the config; geak_llm_config_clear frees).
 typedef struct {
     geak_llm_provider_t provider;
-    char *base_url;
+    char *base_url;             //  normalised (geak_llm_wire_base)
     char *model;
     char *api_key;              //  NULL for replay
     char *replay_path;
     char *record_path;
+    char *ca_file;              //  NULL: curl's default trust store
+    geak_llm_auth_t auth;
+    geak_llm_policy_t policy;
     long timeout_ms;
+    long idle_timeout_ms;
+    long connect_timeout_ms;
     long max_retries;
     long backoff_ms;
     long backoff_max_ms;
     long concurrency;
-    double temperature;
-    long max_tokens;
     long samples;
+    long truncation_retries;
+    long max_tokens_ceiling;    //  0: max (65536, the cap)
     long budget_tokens;         //  0 = unlimited
     long budget_calls;          //  0 = unlimited
 } geak_llm_config_t;
 
 //  Defaults, then the environment. On error returns GEAK_E_CONFIG (bad
-//  number, unknown provider, missing model / key / replay file) and sets
-//  *error (malloc'd, caller frees) to a sentence naming the variable.
+//  number, unknown provider, missing model / key / replay file, unreadable
+//  CA file) and sets *error (malloc'd, caller frees) to a sentence naming
+//  the variable.
 geak_rc_t geak_llm_config_from_env (geak_llm_config_t *config, char **error);
 void geak_llm_config_defaults (geak_llm_config_t *config);
 void geak_llm_config_clear (geak_llm_config_t *config);
@@ -88,9 +107,7 @@ const char *geak_llm_provider_name (geak_llm_provider_t provider);
 typedef struct geak_llm_t geak_llm_t;
 
 //  Create a client; takes ownership of the config's strings (the config is
-//  zeroed). Registers the key as a log secret. NULL with *rc on failure
-//  (GEAK_E_CONFIG, GEAK_E_IO for an unreadable replay file, GEAK_E_MALFORMED
-//  for a replay file without a single usable line).
+//  zeroed). Registers the key as a log secret. NULL with *rc on failure.
 geak_llm_t *geak_llm_new (geak_llm_config_t *config, geak_rc_t *rc);
 //  Shorthand: config from the environment, error sentence logged.
 geak_llm_t *geak_llm_new_from_env (geak_rc_t *rc);
@@ -98,6 +115,7 @@ void geak_llm_destroy (geak_llm_t **self_p);
 
 geak_llm_provider_t geak_llm_provider (const geak_llm_t *self);
 const char *geak_llm_model (const geak_llm_t *self);
+const geak_llm_config_t *geak_llm_config (const geak_llm_t *self);
 
 //  One chat request. Strings are borrowed.
 typedef struct {
@@ -115,46 +133,47 @@ typedef struct {
 } geak_llm_request_t;
 
 //  The answer: count texts (caller owns; geak_llm_result_clear frees).
-//  usage.provider / usage.model point into the client (valid while it lives).
+//  usage.provider / usage.model point into the client, usage.finish_reason
+//  to a static string.
 typedef struct {
     char **texts;
     size_t count;
     Geak__LlmUsage usage;
     long http_status;           //  last HTTP status seen (0: none)
+    bool truncated;             //  cut off at the cap (also after the larger-budget retries)
 } geak_llm_result_t;
 void geak_llm_result_clear (geak_llm_result_t *result);
 
-//  Run a request (blocking; thread-safe). GEAK_OK with result filled, or
-//  GEAK_E_LLM / GEAK_E_BUDGET / GEAK_E_INVALID / GEAK_E_NOMEM with *error
-//  (malloc'd sentence, caller frees; never contains the key). On failure
-//  result->usage still reports retries and latency.
+//  Run a request (blocking; thread-safe). GEAK_OK with result filled (a
+//  cut-off reply is GEAK_OK with result->truncated: its text, possibly
+//  empty, is what the model wrote), or GEAK_E_LLM / GEAK_E_LLM_REFUSED /
+//  GEAK_E_BUDGET / GEAK_E_INVALID / GEAK_E_NOMEM with *error (malloc'd
+//  sentence, never the key). result->usage is filled in every case.
 geak_rc_t geak_llm_complete (geak_llm_t *self, const geak_llm_request_t *request,
                              geak_llm_result_t *result, char **error);
+
+//  Check the endpoint before a scan: GET the model list and find the model
+//  in it (a server without a model list is asked a 1-token question
+//  instead). GEAK_OK with *report ("model M offered by URL"), or
+//  GEAK_E_LLM_REFUSED (wrong key, path, model: *error says which and
+//  lists the models offered), GEAK_E_LLM (unreachable). Bounded by the
+//  connect timeout and 20 s. Replay: checks nothing.
+geak_rc_t geak_llm_check (geak_llm_t *self, char **report, char **error);
+
+//  The request the client would send for `request` (first try): method
+//  and URL, headers with the key shown as "<redacted>", body. Malloc'd.
+char *geak_llm_describe_request (geak_llm_t *self, const geak_llm_request_t *request);
 
 //  Budget: counts so far (this process)
 uint64_t geak_llm_calls_used (geak_llm_t *self);
 uint64_t geak_llm_tokens_used (geak_llm_t *self);
-
-// ---------------------------------------------------------------- pure parts
-//  (exposed for tests and the fuzzer)
-
-//  Request body JSON for provider (malloc'd, caller frees).
-char *geak_llm_build_body (geak_llm_provider_t provider, const char *model,
-                           const char *system, const char *user,
-                           double temperature, uint32_t max_tokens, uint32_t samples);
-
-//  Parse a reply body. On GEAK_OK result->texts/count and tokens are set;
-//  else GEAK_E_LLM and *error says what was wrong. Never crashes on any
-//  bytes (body need not be NUL-terminated).
-geak_rc_t geak_llm_parse_reply (geak_llm_provider_t provider, const char *body, size_t size,
-                                geak_llm_result_t *result, char **error);
 
 //  Backoff before retry number attempt (0-based): min(max_ms, base_ms << attempt),
 //  then jittered to [d/2, d] by the random value r in [0, 1). A Retry-After
 //  of retry_after_s >= 0 seconds replaces it (capped at max(60000, 4 x max_ms)).
 long geak_llm_backoff_ms (int attempt, long base_ms, long max_ms, long retry_after_s, double r);
 
-//  Whether an HTTP status is retried (429, 5xx).
+//  Whether an HTTP status is retried (408, 409, 425, 429, 5xx).
 bool geak_llm_status_retryable (long status);
 
 int geak_llm_test (bool verbose);

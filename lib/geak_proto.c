@@ -193,7 +193,8 @@ static const char *s_class_names [] = {
     "unspecified", "pass", "syntax_error", "import_error", "compile_error",
     "runtime_error", "illegal_memory_access", "timeout", "mismatch",
     "no_kernel_launched", "input_mutated", "sandbox_violation", "no_code",
-    "forbidden_construct", "nondeterministic", "harness_error", "implausible_timing"
+    "forbidden_construct", "nondeterministic", "harness_error", "implausible_timing",
+    "truncated"
 };
 #define CLASS_COUNT ((int) (sizeof s_class_names / sizeof s_class_names [0]))
 

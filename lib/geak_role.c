@@ -218,17 +218,30 @@ s_memo_get (geak_role_t *self, geak_store_t *store, const char *request_id, char
     geak_rc_t rc = geak_store_blob_get (store, name, &data, &size);
     if (rc != GEAK_OK)
         return rc;
-    unsigned long long tokens_in = 0, tokens_out = 0;
+    unsigned long long tokens_in = 0, tokens_out = 0, reasoning = 0;
     double latency_ms = 0;
-    unsigned retries = 0;
-    char pref [GEAK_STORE_REF_SIZE], rref [GEAK_STORE_REF_SIZE];
-    int fields = sscanf (data, "v1 %64s %64s %llu %llu %lf %u", pref, rref, &tokens_in,
+    unsigned retries = 0, truncated = 0, max_tokens = 0, requests = 0;
+    char pref [GEAK_STORE_REF_SIZE], rref [GEAK_STORE_REF_SIZE], finish [24] = "";
+    int fields = sscanf (data, "v2 %64s %64s %llu %llu %lf %u %u %u %llu %u %23s", pref, rref,
+                         &tokens_in, &tokens_out, &latency_ms, &retries, &truncated, &max_tokens,
+                         &reasoning, &requests, finish);
+    if (fields < 6)
+        fields = sscanf (data, "v1 %64s %64s %llu %llu %lf %u", pref, rref, &tokens_in,
                          &tokens_out, &latency_ms, &retries);
     free (data);
-    if (fields != 6 || strlen (rref) != GEAK_STORE_REF_SIZE - 1) {
+    if (fields < 6 || strlen (rref) != GEAK_STORE_REF_SIZE - 1) {
         geak_warn ("role_memo_invalid", "role=%s request=%s", self->role, request_id);
         return GEAK_E_MALFORMED;
     }
+    static const char *finishes [] = { "stop", "length", "content_filter", "tool_calls", "other" };
+    usage->finish_reason = (char *) "";
+    for (size_t i = 0; i < sizeof finishes / sizeof finishes [0]; i++)
+        if (strcmp (finish, finishes [i]) == 0)
+            usage->finish_reason = (char *) finishes [i];
+    usage->truncated = truncated != 0;
+    usage->max_tokens = max_tokens;
+    usage->reasoning_tokens = reasoning;
+    usage->requests = requests;
     rc = geak_store_blob_get (store, rref, &data, &size);
     if (rc != GEAK_OK)
         return rc;
@@ -248,10 +261,14 @@ s_memo_put (geak_role_t *self, geak_store_t *store, const char *request_id,
 {
     char name [GEAK_STORE_REF_SIZE + 8];
     s_memo_name (request_id, name);
-    char *memo = geak_strdupf ("v1 %s %s %llu %llu %.3f %u\n", *prompt_ref ? prompt_ref : "-",
-                               reply_ref, (unsigned long long) usage->tokens_in,
+    char *memo = geak_strdupf ("v2 %s %s %llu %llu %.3f %u %u %u %llu %u %s\n",
+                               *prompt_ref ? prompt_ref : "-", reply_ref,
+                               (unsigned long long) usage->tokens_in,
                                (unsigned long long) usage->tokens_out, usage->latency_ms,
-                               usage->retries);
+                               usage->retries, (unsigned) usage->truncated, usage->max_tokens,
+                               (unsigned long long) usage->reasoning_tokens, usage->requests,
+                               usage->finish_reason && *usage->finish_reason
+                               ? usage->finish_reason : "-");
     geak_rc_t rc = geak_store_blob_put (store, name, memo, strlen (memo));
     if (rc != GEAK_OK)
         geak_warn ("role_memo_put_failed", "role=%s request=%s code=%s", self->role, request_id,
@@ -360,17 +377,31 @@ geak_role_answer (geak_role_t *self, int thread, const Geak__Envelope *request,
     candidate.reply_ref = reply_ref;
     candidate.diagnosis = prose ? prose : "";
     geak_info (event, "task=%s sample=%u iteration=%u parent=%s attempt=%s impl=%s extract=%s "
-               "code_bytes=%zu prose_bytes=%zu tokens_in=%llu tokens_out=%llu retries=%u%s%s",
+               "code_bytes=%zu prose_bytes=%zu tokens_in=%llu tokens_out=%llu retries=%u "
+               "finish=%s truncated=%d%s%s",
                lineage->task, lineage->sample, lineage->iteration, lineage->parent_attempt,
                attempt_id, lineage->implementation, geak_extract_kind_name (kind),
                code ? strlen (code) : 0, prose ? strlen (prose) : 0,
                (unsigned long long) usage.tokens_in, (unsigned long long) usage.tokens_out,
-               usage.retries, detail ? " " : "", detail ? detail : "");
-    rc = geak_role_pack_reply (request, geak_role_name (self), &candidate,
-                               code ? GEAK__ERROR_CLASS__ERROR_CLASS_UNSPECIFIED
-                                    : GEAK__ERROR_CLASS__NO_CODE,
-                               code ? NULL : "the LLM reply held no usable code",
+               usage.retries, usage.finish_reason ? usage.finish_reason : "",
+               (int) usage.truncated, detail ? " " : "", detail ? detail : "");
+    Geak__ErrorClass error_class = code ? GEAK__ERROR_CLASS__ERROR_CLASS_UNSPECIFIED
+                                        : GEAK__ERROR_CLASS__NO_CODE;
+    char *why = code ? NULL : geak_strdup ("the LLM reply held no usable code");
+    if (usage.truncated) {
+        //  cut off at the cap: whatever code it holds is incomplete; not evaluated
+        error_class = GEAK__ERROR_CLASS__TRUNCATED;
+        free (why);
+        why = geak_strdupf ("the LLM reply was cut off at its token cap (max_tokens=%u, "
+                            "finish_reason=length, %llu tokens out, %u requests); %s. Answer again "
+                            "with complete code and less explanation",
+                            usage.max_tokens, (unsigned long long) usage.tokens_out, usage.requests,
+                            code ? "the code in it is incomplete and was not evaluated"
+                                 : "it held no code");
+    }
+    rc = geak_role_pack_reply (request, geak_role_name (self), &candidate, error_class, why,
                                reply_data, reply_size);
+    free (why);
     free (code);
     free (prose);
     free (reply);

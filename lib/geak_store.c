@@ -76,10 +76,10 @@ static const char s_create_script [] =
     "return 1\n";
 
 //  Set a run's status if the run exists. KEYS: 1 run hash.
-//  ARGV: 1 status, 2 now ms. Returns 1 done, 0 no such run.
+//  ARGV: 1 status, 2 now ms, 3 reason ("" clears it). Returns 1 done, 0 no such run.
 static const char s_status_script [] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
-    "redis.call('HSET', KEYS[1], 'status', ARGV[1], 'updated_ms', ARGV[2])\n"
+    "redis.call('HSET', KEYS[1], 'status', ARGV[1], 'updated_ms', ARGV[2], 'reason', ARGV[3])\n"
     "return 1\n";
 
 // ---------------------------------------------------------------- helpers
@@ -820,17 +820,25 @@ geak_store_run_get (geak_store_t *self, const char *run_id, char **config_json, 
 geak_rc_t
 geak_store_run_set_status (geak_store_t *self, const char *run_id, const char *status)
 {
+    return geak_store_run_set_status_reason (self, run_id, status, "");
+}
+
+geak_rc_t
+geak_store_run_set_status_reason (geak_store_t *self, const char *run_id, const char *status,
+                                  const char *reason)
+{
     assert (self);
     char key [KEY_MAX], now [32];
-    if (!s_valid_name (status) || s_key (key, sizeof key, self->prefix, 2, "run", run_id))
+    if (!s_valid_name (status) || !reason
+    ||  s_key (key, sizeof key, self->prefix, 2, "run", run_id))
         return GEAK_E_INVALID;
     snprintf (now, sizeof now, "%lld", (long long) geak_clock_wall_ms ());
-    const char *argv [] = { NULL, NULL, "1", key, status, now };
-    size_t lens [6];
-    for (int i = 2; i < 6; i++)
+    const char *argv [] = { NULL, NULL, "1", key, status, now, reason };
+    size_t lens [7];
+    for (int i = 2; i < 7; i++)
         lens [i] = strlen (argv [i]);
     redisReply *r;
-    geak_rc_t rc = s_script (self, s_status_script, self->status_sha, 6, argv, lens, &r);
+    geak_rc_t rc = s_script (self, s_status_script, self->status_sha, 7, argv, lens, &r);
     if (rc != GEAK_OK)
         return rc;
     long long done = 0;
@@ -838,6 +846,30 @@ geak_store_run_set_status (geak_store_t *self, const char *run_id, const char *s
     freeReplyObject (r);
     if (rc == GEAK_OK && !done)
         rc = GEAK_E_NOT_FOUND;
+    return rc;
+}
+
+geak_rc_t
+geak_store_run_reason (geak_store_t *self, const char *run_id, char **reason)
+{
+    assert (self && reason);
+    *reason = NULL;
+    char key [KEY_MAX];
+    if (s_key (key, sizeof key, self->prefix, 2, "run", run_id))
+        return GEAK_E_INVALID;
+    const char *argv [] = { "HGET", key, "reason" };
+    redisReply *r;
+    geak_rc_t rc = s_callv (self, true, &r, 3, argv);
+    if (rc != GEAK_OK)
+        return rc;
+    if (r->type == REDIS_REPLY_STRING)
+        *reason = s_strndup (r->str, r->len);
+    else
+    if (r->type == REDIS_REPLY_NIL)
+        *reason = s_strndup ("", 0);
+    else
+        rc = GEAK_E_PROTOCOL;
+    freeReplyObject (r);
     return rc;
 }
 

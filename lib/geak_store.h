@@ -117,6 +117,12 @@ geak_rc_t geak_store_run_get (geak_store_t *self, const char *run_id,
 //  Set a run's status ("running", "done", "failed", ...: a name).
 //  GEAK_E_NOT_FOUND if the run does not exist.
 geak_rc_t geak_store_run_set_status (geak_store_t *self, const char *run_id, const char *status);
+//  The same with why the run is in that state ("" clears the reason):
+//  "failed: POST http://...: HTTP 404 ...", "incomplete: 3 lineages stuck: ...".
+geak_rc_t geak_store_run_set_status_reason (geak_store_t *self, const char *run_id,
+                                            const char *status, const char *reason);
+//  The reason last set ("" when none). Caller frees *reason.
+geak_rc_t geak_store_run_reason (geak_store_t *self, const char *run_id, char **reason);
 
 //  Add `by` to a run counter; value_or_NULL receives the new value.
 //  NOT idempotent: it is re-issued after a reconnect only when the first

@@ -8,6 +8,11 @@
              [--evaluators N] [--concurrency C] [--no-knowledge] [--no-one-shot]
              [--no-reflector] [--no-optimizer] [--correctness-only] [--timeout-ms MS]
              [--price-in USD_PER_MTOK] [--price-out USD_PER_MTOK] [--quiet]
+             [--no-llm-check]
+
+    Before a scan the LLM endpoint is checked (geak llm check) whenever the
+    LLM configuration is known here (--llm, GEAK_LLM_*, --standalone): a
+    wrong key, URL or model fails in seconds instead of after the self-check.
 
     One thread drives every lineage (task, sample) at once over the async
     client; what each lineage does next is decided by lib/geak_scan from its
@@ -22,6 +27,7 @@
 #include "run_config.h"
 #include "run_loop.h"
 #include "standalone.h"
+#include "llm.h"
 
 #include <math.h>
 #include <signal.h>
@@ -44,6 +50,7 @@ s_usage (void)
         "                [--evaluators N] [--concurrency C] [--no-knowledge] [--no-one-shot]\n"
         "                [--no-reflector] [--no-optimizer] [--correctness-only] [--timeout-ms MS]\n"
         "                [--price-in USD_PER_MTOK] [--price-out USD_PER_MTOK] [--quiet]\n"
+        "                [--no-llm-check]\n"
         "  SPEC: replay:FILE | openai:MODEL[@BASE_URL] | anthropic:MODEL[@BASE_URL] | env\n");
 }
 
@@ -99,7 +106,7 @@ geak_cmd_run (int argc, char **argv)
     uint32_t k = 0, iterations = 0, max_debug = 3, timeout_ms = 0;
     uint32_t evaluators = 1, concurrency = 8;
     double price_in = 0, price_out = 0;
-    bool standalone = false, quiet = false, correctness = false;
+    bool standalone = false, quiet = false, correctness = false, llm_check = true;
     bool knowledge = true, one_shot = true, reflector = true, optimizer = true;
     bool ok = true;
     for (int i = 1; i < argc && ok; i++) {
@@ -154,6 +161,9 @@ geak_cmd_run (int argc, char **argv)
             else
             if (strcmp (arg, "--quiet") == 0)
                 quiet = true;
+            else
+            if (strcmp (arg, "--no-llm-check") == 0)
+                llm_check = false;
             else
             if (strcmp (arg, "--correctness-only") == 0)
                 correctness = true;
@@ -275,6 +285,11 @@ geak_cmd_run (int argc, char **argv)
     sigaction (SIGINT, &sa_sig, NULL);
     sigaction (SIGTERM, &sa_sig, NULL);
 
+    if (llm_check && llm_preflight ("geak run", llm_env, standalone) != 0) {
+        fprintf (stderr, "geak run: fix the LLM configuration (geak llm check), or pass "
+                         "--no-llm-check; the run was %s\n", resume ? "left as it was" : "not created");
+        goto done;
+    }
     if (standalone) {
         standalone_opts_t opts = {
             .tool = "geak run", .tasks = run.cfg->tasks_root, .evaluators = (int) evaluators,
@@ -364,14 +379,21 @@ geak_cmd_run (int argc, char **argv)
     run_totals (&run, &done, &attempts, &passes, &tin, &tout, &remaining);
     for (size_t i = 0; i < run.nlin; i++)
         stuck += run.lin [i].st == RUN_STUCK;
-    const char *status = scan_rc != 0 ? "interrupted" : stuck ? "incomplete" : "done";
-    if (strcmp (status, "done") == 0) {
-        rc = geak_store_run_set_status (run.store, run.cfg->run_id, "done");
-        if (rc != GEAK_OK) {
-            fprintf (stderr, "geak run: cannot mark the run done: %s\n", geak_rc_str (rc));
+    const char *status = scan_rc == -2 ? "failed" : scan_rc != 0 ? "interrupted"
+                       : stuck ? "incomplete" : "done";
+    char *reason = scan_rc == -2 ? geak_strdup (run.stop_reason ? run.stop_reason : "stopped")
+                 : scan_rc != 0 ? geak_strdup ("interrupted (resume with geak run --resume)")
+                 : stuck ? geak_strdupf ("%zu of %zu lineages stuck; the first: %s", stuck, run.nlin,
+                                         run.first_stuck ? run.first_stuck : "?")
+                 : geak_strdup ("");
+    rc = geak_store_run_set_status_reason (run.store, run.cfg->run_id, status, reason);
+    if (rc != GEAK_OK) {
+        fprintf (stderr, "geak run: cannot record the run's status %s: %s\n", status, geak_rc_str (rc));
+        if (strcmp (status, "done") == 0)
             status = "incomplete";
-        }
     }
+    if (*reason)
+        fprintf (stderr, "geak run: run %s %s: %s\n", run.cfg->run_id, status, reason);
     double elapsed = (geak_clock_mono_ms () - run.t0) / 1000.0;
     uint64_t work = run.attempts_new > run.evaluations ? run.attempts_new : run.evaluations;
     printf ("{\"run_id\":\"%s\",\"status\":\"%s\",\"lineages\":%zu,\"lineages_done\":%zu,"
@@ -382,9 +404,11 @@ geak_cmd_run (int argc, char **argv)
             (unsigned long long) tin, (unsigned long long) tout, elapsed,
             work ? elapsed * 1000.0 / (double) work : 0.0);
     fflush (stdout);
-    geak_info ("run_end", "run=%s status=%s attempts=%zu new=%llu stuck=%zu elapsed_s=%.1f",
-               run.cfg->run_id, status, attempts, (unsigned long long) run.attempts_new, stuck, elapsed);
-    exit_code = strcmp (status, "done") == 0 ? 0 : scan_rc != 0 ? 130 : 1;
+    geak_info ("run_end", "run=%s status=%s attempts=%zu new=%llu stuck=%zu elapsed_s=%.1f "
+               "reason=\"%s\"", run.cfg->run_id, status, attempts,
+               (unsigned long long) run.attempts_new, stuck, elapsed, reason);
+    free (reason);
+    exit_code = strcmp (status, "done") == 0 ? 0 : scan_rc == -1 ? 130 : 1;
 
 done:
     run_free (&run);

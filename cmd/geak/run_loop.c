@@ -140,6 +140,17 @@ run_lineage_stuck (run_t *run, run_lineage_t *l, const char *why)
         return;
     geak_error ("lineage_stuck", "run=%s task=%s sample=%u reason=\"%s\"", run->cfg->run_id,
                 s_task_name (run, l), l->sample, why);
+    if (!run->first_stuck)
+        run->first_stuck = geak_strdupf ("%s/%u: %s", s_task_name (run, l), l->sample, why);
+}
+
+void
+run_stop (run_t *run, const char *why)
+{
+    if (run->stop_reason)
+        return;
+    run->stop_reason = geak_strdup (why);
+    geak_error ("run_stopping", "run=%s reason=\"%s\"", run->cfg->run_id, why);
 }
 
 // ------------------------------------------------------------------ lineage state
@@ -583,6 +594,12 @@ s_on_role_reply (run_t *run, run_lineage_t *l, const Geak__Envelope *env)
     if (env->body_case == GEAK__ENVELOPE__BODY_ERROR && env->error) {
         char detail [1200];
         snprintf (detail, sizeof detail, "%s: %s", env->error->code, env->error->message);
+        if (geak_rc_from_name (env->error->code) == GEAK_E_LLM_REFUSED) {
+            //  the endpoint refused (key, model, parameter): every lineage would meet it
+            run_lineage_stuck (run, l, detail);
+            run_stop (run, detail);
+        }
+        else
         if (s_error_is_transient (env->error->code))
             s_retry (run, l, true, "role_error", detail);
         else
@@ -612,7 +629,8 @@ s_on_role_reply (run_t *run, run_lineage_t *l, const Geak__Envelope *env)
         candidate = *got;
     candidate.attempt_id = id;
     candidate.lineage = &lineage;
-    bool no_code = reply->error_class == GEAK__ERROR_CLASS__NO_CODE || !candidate.code
+    bool truncated = reply->error_class == GEAK__ERROR_CLASS__TRUNCATED;
+    bool no_code = truncated || reply->error_class == GEAK__ERROR_CLASS__NO_CODE || !candidate.code
                 || !*candidate.code;
     Geak__Attempt attempt = GEAK__ATTEMPT__INIT;
     attempt.attempt_id = id;
@@ -621,11 +639,13 @@ s_on_role_reply (run_t *run, run_lineage_t *l, const Geak__Envelope *env)
     attempt.status = no_code ? "evaluated" : "pending";
     Geak__EvalResult result = GEAK__EVAL_RESULT__INIT;
     if (no_code) {
-        //  nothing to evaluate: a failed attempt of its own
+        //  nothing to evaluate (or a cut-off reply): a failed attempt of its own
         result.attempt_id = id;
-        result.error_class = GEAK__ERROR_CLASS__NO_CODE;
+        result.error_class = truncated ? GEAK__ERROR_CLASS__TRUNCATED : GEAK__ERROR_CLASS__NO_CODE;
         result.error_message = reply->error_message && *reply->error_message
-                             ? reply->error_message : "the reply held no usable code";
+                             ? reply->error_message
+                             : truncated ? "the LLM reply was cut off at its token cap"
+                                         : "the reply held no usable code";
         attempt.result = &result;
         attempt.finished_ms = attempt.created_ms;
     }
@@ -913,6 +933,8 @@ run_scan (run_t *run)
     for (;;) {
         if (run_interrupted)
             return -1;
+        if (run->stop_reason)
+            return -2;
         run_refresh_workers (run, false);
         size_t active = 0;
         for (size_t k = 0; k < run->nlin; k++) {
@@ -979,6 +1001,10 @@ run_free (run_t *run)
     run->nlin = 0;
     free (run->checks);
     run->checks = NULL;
+    free (run->stop_reason);
+    run->stop_reason = NULL;
+    free (run->first_stuck);
+    run->first_stuck = NULL;
     if (run->device)
         geak__device_facts__free_unpacked (run->device, NULL);
     run->device = NULL;

@@ -58,6 +58,8 @@ typedef struct {
     int64_t next_progress;
     size_t rr;
     bool progress_shown;
+    char *stop_reason;              //  owned; set: the whole run stops (run_stop)
+    char *first_stuck;              //  owned; why the first lineage got stuck
 } run_t;
 
 //  Set by the command's SIGINT / SIGTERM handler: the loops return -1.
@@ -68,14 +70,18 @@ geak_rc_t run_lineage_load (run_t *run, run_lineage_t *l);
 //  Fold l's attempts through geak_scan (l becomes RUN_IDLE, RUN_DONE or RUN_STUCK).
 void run_lineage_fold (run_t *run, run_lineage_t *l);
 void run_lineage_stuck (run_t *run, run_lineage_t *l, const char *why);
+//  Stop the whole run (a permanent failure every lineage would meet, e.g.
+//  the LLM endpoint refusing the model): run_scan returns -2; the first
+//  reason is kept.
+void run_stop (run_t *run, const char *why);
 //  Re-read the registered workers per service (every 2 s unless force).
 void run_refresh_workers (run_t *run, bool force);
 //  Self-check every task of cfg through the evaluators; fills task status
 //  and reason ("unchecked" when the evaluator cannot say). 0, or -1 when
 //  interrupted or the client failed.
 int run_selfcheck (run_t *run);
-//  Drive every lineage until each is RUN_DONE or RUN_STUCK. 0, or -1 when
-//  interrupted or the client failed.
+//  Drive every lineage until each is RUN_DONE or RUN_STUCK. 0, -1 when
+//  interrupted or the client failed, -2 when run_stop was called.
 int run_scan (run_t *run);
 //  Progress line (TTY) or log line; final prints the last one.
 void run_progress (run_t *run, bool final);

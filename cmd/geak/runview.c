@@ -62,6 +62,7 @@ runview_destroy (runview_t **self_p)
         return;
     free (self->run_id);
     free (self->status);
+    free (self->reason);
     free (self->tasks_root);
     free (self->llm);
     for (size_t i = 0; i < self->ntasks; i++)
@@ -172,6 +173,10 @@ runview_load (geak_store_t *store, const char *run_id, runview_t **out, char **e
     runview_t *self = geak_malloc0 (sizeof *self);
     self->run_id = geak_strdup (run_id);
     self->status = status ? status : geak_strdup ("");
+    if (geak_store_run_reason (store, run_id, &self->reason) != GEAK_OK || !self->reason) {
+        free (self->reason);
+        self->reason = geak_strdup ("");
+    }
     rc = s_parse_config (self, config, error);
     free (config);
     if (rc != GEAK_OK) {
@@ -275,6 +280,7 @@ runview_json_head (const runview_t *self, cJSON *obj)
 {
     cJSON_AddStringToObject (obj, "run_id", self->run_id);
     cJSON_AddStringToObject (obj, "status", self->status);
+    cJSON_AddStringToObject (obj, "reason", self->reason ? self->reason : "");
     cJSON_AddNumberToObject (obj, "created_ms", (double) self->created_ms);
 }
 

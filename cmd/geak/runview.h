@@ -24,6 +24,7 @@ typedef struct {
 typedef struct {
     char *run_id;
     char *status;               //  the run's status ("running", "done", ...)
+    char *reason;               //  why it is in that state ("" when none)
     int64_t created_ms;         //  0 when the config has none
     char *tasks_root;
     char *llm;
@@ -66,7 +67,7 @@ int runview_start (int argc, char **argv, const char *tool, const runview_opt_t 
 //  runview_load, printing its error as "geak TOOL: ..." to stderr; NULL then.
 runview_t *runview_open (geak_store_t *store, const char *tool, const char *run_id);
 
-//  Add the run's run_id, status and created_ms to obj.
+//  Add the run's run_id, status, reason and created_ms to obj.
 void runview_json_head (const runview_t *self, cJSON *obj);
 //  Add k, iterations, max_debug, correctness_only and the four ablation
 //  switches to obj: the switches into a new sub-object ablation_key, or

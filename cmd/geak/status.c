@@ -275,6 +275,8 @@ s_show (geak_store_t *store, const char *run_id, long last, bool json)
         }
         else {
             printf ("run %s: %s, created %s\n", run->run_id, run->status, when);
+            if (run->reason && *run->reason)
+                printf ("  reason: %s\n", run->reason);
             printf ("  llm %s; tasks_root %s\n", *run->llm ? run->llm : "-",
                     *run->tasks_root ? run->tasks_root : "-");
             printf ("  k %u, iterations %u, max_debug %u%s; knowledge %s, one_shot %s, reflector %s, "
