@@ -225,7 +225,8 @@ s_show (geak_store_t *store, const char *run_id, long last, bool json)
         }
     }
     if (status == 0) {
-        qsort (latest, nlatest, sizeof *latest, s_latest_cmp);
+        if (nlatest > 0)        //  qsort's pointer must be valid even for 0 items
+            qsort (latest, nlatest, sizeof *latest, s_latest_cmp);
         size_t shown = nlatest < (size_t) last ? nlatest : (size_t) last;
         char when [64];
         runview_time (run->created_ms, when, sizeof when);

@@ -259,6 +259,12 @@ s_print_reply (const geak_reply_t *reply, geak_rc_t rc)
                 cJSON_AddNumberToObject (u, "tokens_out", (double) c->usage->tokens_out);
                 cJSON_AddNumberToObject (u, "latency_ms", c->usage->latency_ms);
                 cJSON_AddNumberToObject (u, "retries", c->usage->retries);
+                cJSON_AddStringToObject (u, "finish_reason", c->usage->finish_reason);
+                cJSON_AddBoolToObject (u, "truncated", c->usage->truncated);
+                cJSON_AddNumberToObject (u, "reasoning_tokens", (double) c->usage->reasoning_tokens);
+                cJSON_AddNumberToObject (u, "requests", c->usage->requests);
+                cJSON_AddBoolToObject (u, "tokens_estimated", c->usage->tokens_estimated);
+                cJSON_AddNumberToObject (u, "max_tokens", c->usage->max_tokens);
             }
         }
     }

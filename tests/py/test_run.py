@@ -101,7 +101,8 @@ def script(w, rules, actions=()):
 
 
 def llm_requests(w):
-    return control(w, "/_requests")
+    """The completion requests the double received (not geak run's model-list check)."""
+    return [r for r in control(w, "/_requests") if r.get("method") != "GET"]
 
 
 def redis(w, *args):
@@ -340,6 +341,7 @@ def test_standalone_with_openai_spec(world):
     """--llm openai:MODEL@BASE_URL sets the private role services' LLM."""
     w = world
     script(w, {GEN: fenced(REFERENCE)})
+    control(w, "/_script", {"models": ["test-model-x"]})
     spec = f"openai:test-model-x@{w.llm_url}/v1"
     cmd = [GEAK, "run", "--standalone", "--llm", spec, "--tasks", str(w.tasks),
            "--run-id", "t-openai", "--k", "1", "--iterations", "1", "--quiet"]
@@ -354,6 +356,66 @@ def test_standalone_with_openai_spec(world):
     assert len(reqs) == 1 and reqs[0]["path"] == "/v1/chat/completions"
     assert reqs[0]["body"]["model"] == "test-model-x"
     assert attempt(w, "t-openai.gelu.0.0")["error_class"] == "pass"
+    # the endpoint was checked before the scan: the model list, once
+    checks = [r for r in control(w, "/_requests") if r.get("method") == "GET"]
+    assert [r["path"] for r in checks] == ["/v1/models"]
+
+
+def test_a_cut_off_reply_is_its_own_attempt_and_the_reflector_is_told(world):
+    w = world
+    cut = {"kind": "reply", "text": "```python\nimport torch\ndef gelu(x):\n    y =", "finish": "length",
+           "tokens_in": 50, "tokens_out": 4096}
+    script(w, {GEN: cut, FIX: fenced(REFERENCE, "Shorter this time.")})
+    rc, summary, log = geak_run(w, "t-cut", "--k", "1", "--iterations", "2", "--no-optimizer")
+    assert rc == 0, log[-3000:]
+    first, second = (attempt(w, f"t-cut.gelu.0.{i}") for i in range(2))
+    assert (first["role"], first["error_class"], first["call_ok"]) == ("generator", "truncated", "0")
+    assert first["tokens_out"] == str(2 * 4096)            # the cut try and the larger-budget one
+    assert (second["role"], second["error_class"]) == ("reflector", "pass")
+    assert summary["evaluations"] == 1                     # the cut-off code was not evaluated
+    fix = [r for r in llm_requests(w) if FIX in json.dumps(r["body"])]
+    assert len(fix) == 1
+    user = fix[0]["body"]["messages"][-1]["content"]
+    assert "Error class: truncated" in user and "cut off at its token cap" in user
+
+
+def test_a_refused_model_fails_before_the_scan(world):
+    """The LLM configuration is known here: the endpoint is checked first."""
+    w = world
+    control(w, "/_reset", {})
+    env = dict(w.env, GEAK_LLM_PROVIDER="openai", GEAK_LLM_MODEL="gpt-4o-typo",
+               GEAK_LLM_BASE_URL=w.llm_url + "/v1", GEAK_LLM_API_KEY_FILE=str(w.dir / "key"))
+    t0 = time.monotonic()
+    p = subprocess.run([GEAK, "run", "--broker", w.endpoint, "--tasks", str(w.tasks), "--run-id",
+                        "t-typo", "--k", "1", "--iterations", "1"], capture_output=True, text=True,
+                       timeout=60, cwd=ROOT, env=dict(os.environ, **env))
+    assert p.returncode == 1, p.stderr[-2000:]
+    assert time.monotonic() - t0 < 10
+    assert "does not offer model 'gpt-4o-typo'" in p.stderr and "test-model" in p.stderr
+    assert "the run was not created" in p.stderr
+    assert redis(w, "EXISTS", "geak:run:t-typo") == "0"
+    assert llm_requests(w) == []
+
+
+def test_a_permanent_llm_error_mid_scan_stops_the_run_with_its_reason(world):
+    w = world
+    script(w, {GEN: {"kind": "status", "status": 404, "body": {"detail": "model 'x' not found"}}})
+    t0 = time.monotonic()
+    rc, summary, log = geak_run(w, "t-refused", "--k", "3", "--iterations", "2", "--no-llm-check")
+    assert rc == 1 and summary["status"] == "failed", (summary, log[-3000:])
+    assert time.monotonic() - t0 < 30
+    assert "HTTP 404: model 'x' not found" in log and "event=run_stopping" in log
+    # no retries of a refused request, at the HTTP level or the run's
+    assert len(llm_requests(w)) <= 3
+    assert redis(w, "HGET", "geak:run:t-refused", "status") == "failed"
+    assert "llm_refused" in redis(w, "HGET", "geak:run:t-refused", "reason")
+    p = subprocess.run([GEAK, "status", "t-refused"], capture_output=True, text=True, timeout=30,
+                       cwd=ROOT, env=dict(os.environ, **w.env))
+    assert p.returncode == 0, p.stderr
+    assert "run t-refused: failed" in p.stdout and "reason: llm_refused: POST" in p.stdout
+    p = subprocess.run([GEAK, "status", "t-refused", "--json"], capture_output=True, text=True,
+                       timeout=30, cwd=ROOT, env=dict(os.environ, **w.env))
+    assert "HTTP 404" in json.loads(p.stdout)["reason"]
 
 
 def test_kill_9_of_an_evaluator_mid_scan(world):
