@@ -934,6 +934,7 @@ s_call_http (geak_llm_t *self, const geak_llm_request_t *request, const geak_llm
             for (size_t i = 0; i < x.reply.count; i++)
                 result->texts [result->count++] = geak_strdup (x.reply.text [i] ? x.reply.text [i] : "");
             result->truncated = geak_llm_reply_truncated (&x.reply);
+            result->streamed = x.kind == 2;
             result->usage.finish_reason = (char *) s_finish_static (geak_llm_reply_finish_reason (&x.reply));
         }
         long retry_after_s = x.retry_after_s;
@@ -1100,12 +1101,13 @@ geak_llm_complete (geak_llm_t *self, const geak_llm_request_t *request,
             for (size_t i = 0; i < result->count; i++)
                 s_record (self, request, result->texts [i]);
         geak_info ("llm_done", "provider=%s model=%s task=%s role=%s sample=%u iteration=%u "
-                   "texts=%zu finish=%s truncated=%d max_tokens=%u tokens_in=%llu tokens_out=%llu "
-                   "reasoning_tokens=%llu estimated=%d requests=%u latency_ms=%.1f retries=%u",
+                   "texts=%zu finish=%s truncated=%d streamed=%d max_tokens=%u tokens_in=%llu "
+                   "tokens_out=%llu reasoning_tokens=%llu estimated=%d requests=%u latency_ms=%.1f "
+                   "retries=%u",
                    result->usage.provider, result->usage.model,
                    request->task ? request->task : "-", request->role ? request->role : "-",
                    request->sample, request->iteration, result->count, result->usage.finish_reason,
-                   (int) result->truncated, result->usage.max_tokens,
+                   (int) result->truncated, (int) result->streamed, result->usage.max_tokens,
                    (unsigned long long) result->usage.tokens_in,
                    (unsigned long long) result->usage.tokens_out,
                    (unsigned long long) result->usage.reasoning_tokens,

@@ -141,6 +141,7 @@ typedef struct {
     Geak__LlmUsage usage;
     long http_status;           //  last HTTP status seen (0: none)
     bool truncated;             //  cut off at the cap (also after the larger-budget retries)
+    bool streamed;              //  the (last) reply came as an event stream
 } geak_llm_result_t;
 void geak_llm_result_clear (geak_llm_result_t *result);
 

@@ -39,3 +39,17 @@ then
 else
     echo "deps: Python packages present"
 fi
+
+# The LiteLLM proxy, real LLM server software for tests/py/test_litellm.py
+# (mock_response models answer the OpenAI and the Anthropic routes). In a
+# venv of its own so its pins never meet torch's.
+LITELLM_VENV=${GEAK_LITELLM_VENV:-$HOME/.cache/geak-c/litellm}
+LITELLM_VERSION=1.108.7
+if ! "$LITELLM_VENV/bin/python" -c "import litellm, importlib.metadata as m, sys; \
+sys.exit(0 if m.version('litellm') == '$LITELLM_VERSION' else 1)" 2>/dev/null; then
+    echo "deps: installing litellm[proxy]==$LITELLM_VERSION into $LITELLM_VENV"
+    $PY -m venv "$LITELLM_VENV"
+    "$LITELLM_VENV/bin/pip" install -q "litellm[proxy]==$LITELLM_VERSION"
+else
+    echo "deps: LiteLLM proxy present ($LITELLM_VENV)"
+fi
