@@ -1126,6 +1126,8 @@ geak_llm_complete (geak_llm_t *self, const geak_llm_request_t *request,
         s_result_drop_texts (result);
         result->truncated = false;
     }
+    //  a server may echo the key in its error body: never pass it on
+    *error = geak_log_redact (*error);
     return rc;
 }
 
@@ -1260,6 +1262,7 @@ geak_llm_check (geak_llm_t *self, char **report, char **error)
               rc == GEAK_OK ? *report : *error);
     free (url);
     free (shown);
+    *error = geak_log_redact (*error);
     return rc;
 }
 

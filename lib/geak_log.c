@@ -99,6 +99,22 @@ s_redact (char *line, size_t size)
     }
 }
 
+char *
+geak_log_redact (char *text)
+{
+    if (!text)
+        return NULL;
+    //  a secret is at least 6 bytes, the mask 10: the text at most doubles
+    size_t size = strlen (text) * 2 + 16;
+    char *copy = geak_malloc0 (size);
+    memcpy (copy, text, strlen (text));
+    pthread_mutex_lock (&s_mutex);
+    s_redact (copy, size);
+    pthread_mutex_unlock (&s_mutex);
+    free (text);
+    return copy;
+}
+
 void
 geak_log_emit (geak_log_level_t level, const char *event, const char *fmt, ...)
 {
@@ -153,10 +169,14 @@ geak_log_test (bool verbose)
     geak_info ("shown", "key=sk-test-SECRET-123456 note=\"two\nlines\"");
     geak_log_set_stream (NULL);
     fclose (mem);
+    char *said = geak_log_redact (geak_strdup ("key sk-test-SECRET-123456 echoed sk-test-SECRET-123456"));
+    bool redacted = strcmp (said, "key [redacted] echoed [redacted]") == 0
+                 && geak_log_redact (NULL) == NULL;
+    free (said);
     geak_log_clear_secrets ();
     geak_log_level_current = saved;
-    int rc = 0;
-    if (!buf || strstr (buf, "hidden"))
+    int rc = redacted ? 0 : -1;
+    if (rc != 0 || !buf || strstr (buf, "hidden"))
         rc = -1;
     else
     if (!strstr (buf, "event=shown") || strstr (buf, "SECRET") || !strstr (buf, "[redacted]"))

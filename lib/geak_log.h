@@ -31,6 +31,10 @@ void geak_log_set_stream (FILE *stream);
 //  Register a secret that must never appear in a log line (copied).
 void geak_log_add_secret (const char *secret);
 void geak_log_clear_secrets (void);
+//  Text for a message that leaves the process (an error reply, a stored
+//  reason): the secrets replaced by "[redacted]". Takes ownership of text,
+//  returns a new malloc'd string (NULL for NULL).
+char *geak_log_redact (char *text);
 
 //  event: a short snake_case name; fmt: logfmt pairs "key=%s n=%d".
 void geak_log_emit (geak_log_level_t level, const char *event, const char *fmt, ...)

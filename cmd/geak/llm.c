@@ -68,6 +68,14 @@ llm_preflight (const char *tool, char **env, bool required)
 {
     bool configured = (env && env [0]) || geak_config_str ("GEAK_LLM_PROVIDER", NULL)
                    || geak_config_str ("GEAK_LLM_MODEL", NULL);
+    //  this process prints what the roles answer: their errors must not carry the key
+    geak_rc_t krc;
+    char *key = geak_config_secret ("GEAK_LLM_API_KEY", &krc);
+    if (key) {
+        geak_log_add_secret (key);
+        memset (key, 0, strlen (key));
+        free (key);
+    }
     if (!configured && !required) {
         geak_info ("llm_check_skipped", "note=\"no GEAK_LLM_* here: the role services hold the "
                    "LLM configuration\"");

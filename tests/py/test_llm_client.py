@@ -220,6 +220,16 @@ def test_permanent_http_errors_are_not_retried_and_name_the_url(world, status, b
     assert "event=llm_retry" not in proc.log_text()
 
 
+def test_a_key_echoed_in_an_error_body_never_leaves_the_role(world):
+    w = world
+    _, svc = start_role(w, "generator")
+    script(w, {"kind": "status", "status": 401,
+               "body": {"error": {"message": f"Incorrect API key provided: {KEY}."}}})
+    out = call(w, "generate", svc, {"task": TASK})
+    assert out["body"] == "error" and out["error_code"] == "llm_refused", out
+    assert KEY not in out["error_message"] and "Incorrect API key provided: [redacted]" in out["error_message"]
+
+
 def test_a_private_ca_is_trusted_only_when_configured(world):
     w = world
     d = w.dir / "tls"

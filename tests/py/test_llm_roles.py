@@ -288,7 +288,7 @@ def test_500s_exhaust_retries_into_a_clean_llm_error_then_service_keeps_serving(
 
 
 @pytest.mark.parametrize("kind,needle", [("malformed", "not valid JSON"),
-                                         ("truncated", "truncated"),
+                                         ("truncated", "reply cut off"),
                                          ("missing", "no choices")])
 def test_bad_bodies_are_classified_errors_and_service_survives(world, kind, needle):
     w = world
