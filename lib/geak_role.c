@@ -5,6 +5,7 @@
 #include "geak_log.h"
 #include "geak_prompt.h"
 #include "geak_extract.h"
+#include "geak_choices.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -19,6 +20,7 @@ struct geak_role_t {
     int redis_port;
     geak_store_t *stores [GEAK_ROLE_MAX_THREADS];
     atomic_bool store_warned;
+    geak_choices_t *choices;        //  n-sample calls shared by their samples
 };
 
 static geak_rc_t
@@ -78,6 +80,7 @@ geak_role_new (const char *role, const char *implementation, int argc, char **ar
         self->use_store = true;
     if (want_llm) {
         self->llm = geak_llm_new_from_env (rc);
+        self->choices = geak_choices_new ();
         if (!self->llm) {
             geak_role_destroy (&self);
             return NULL;
@@ -106,6 +109,7 @@ geak_role_destroy (geak_role_t **self_p)
     for (int i = 0; i < GEAK_ROLE_MAX_THREADS; i++)
         geak_store_destroy (&self->stores [i]);
     geak_llm_destroy (&self->llm);
+    geak_choices_destroy (&self->choices);
     geak_corpus_destroy (&self->corpus);
     free (self->redis_host);
     free (self->role);
@@ -317,12 +321,50 @@ geak_role_ask (geak_role_t *self, int thread, const geak_role_ask_t *ask, char *
             request.temperature = ask->options->temperature;
         request.max_tokens = ask->options->max_tokens;
     }
+    //  parallel scaling: samples of one prompt share an n-choice call (geak_choices.h)
+    const geak_llm_config_t *config = geak_llm_config (self->llm);
+    size_t n = (size_t) config->samples;
+    char key [GEAK_STORE_REF_SIZE] = "";
+    geak_choices_claim_t claim = GEAK_CHOICES_ALONE;
+    if (ask->share && n > 1 && config->provider == GEAK_LLM_OPENAI) {
+        char *id = geak_strdupf ("%s\x1f%s\x1f%u\x1f%zu\x1f%zu\x1f%s\x1f%s",
+                                 ask->run_id ? ask->run_id : "", ask->task ? ask->task : "",
+                                 ask->iteration, (size_t) ask->sample / n, n,
+                                 ask->system ? ask->system : "", ask->user);
+        geak_store_sha256_hex (id, strlen (id), key);
+        free (id);
+        char *shared = NULL;
+        claim = geak_choices_claim (self->choices, key, n, ask->sample % n,
+                                    config->timeout_ms * (config->max_retries + 1), &shared);
+        if (claim == GEAK_CHOICES_TAKEN) {
+            //  another sample's call answered this one: its tokens are counted there
+            *reply = shared;
+            usage->provider = (char *) geak_llm_provider_name (config->provider);
+            usage->model = (char *) geak_llm_model (self->llm);
+            usage->finish_reason = (char *) "stop";
+            s_keep (self, store, "reply", *reply, reply_ref);
+            if (memo && *reply_ref)
+                s_memo_put (self, store, ask->request_id, usage, prompt_ref, reply_ref);
+            geak_info ("role_reply_shared", "role=%s task=%s sample=%u block=%zu n=%zu", self->role,
+                       ask->task ? ask->task : "-", ask->sample, (size_t) ask->sample / n, n);
+            return GEAK_OK;
+        }
+        if (claim == GEAK_CHOICES_CALL)
+            request.samples = (uint32_t) n;
+    }
     geak_llm_result_t result;
     geak_rc_t rc = geak_llm_complete (self->llm, &request, &result, error);
     *usage = result.usage;
+    if (claim == GEAK_CHOICES_CALL) {
+        if (rc == GEAK_OK && !result.truncated)
+            geak_choices_fill (self->choices, key, ask->sample % n, result.texts, result.count);
+        else
+            geak_choices_fail (self->choices, key);
+    }
     if (rc == GEAK_OK) {
-        *reply = result.texts [0];
-        result.texts [0] = geak_strdup ("");
+        size_t mine = claim == GEAK_CHOICES_CALL && ask->sample % n < result.count ? ask->sample % n : 0;
+        *reply = result.texts [mine];
+        result.texts [mine] = geak_strdup ("");
         s_keep (self, store, "reply", *reply, reply_ref);
         if (memo && *reply_ref)
             s_memo_put (self, store, ask->request_id, usage, prompt_ref, reply_ref);

@@ -58,6 +58,10 @@ typedef struct {
     //  `geak run` resuming after the broker's reply cache forgot it) is answered
     //  from the store without a second LLM call. NULL or "": no memo.
     const char *request_id;
+    //  Samples of this prompt may share one n-choice call (GEAK_LLM_SAMPLES
+    //  = n > 1, OpenAI): the generator's first step. run_id keys the sharing.
+    bool share;
+    const char *run_id;
 } geak_role_ask_t;
 
 geak_rc_t geak_role_ask (geak_role_t *self, int thread, const geak_role_ask_t *ask,

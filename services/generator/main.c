@@ -76,6 +76,7 @@ s_handle (void *state, geak_service_call_t *call, const Geak__Envelope *request,
         .system = s_system, .user = user, .task = req->task->name,
         .instruction = req->task->instruction, .sample = lineage.sample,
         .iteration = lineage.iteration, .options = req->options,
+        .share = lineage.iteration == 0, .run_id = lineage.run_id,
     };
     geak_rc_t rc = geak_role_answer (role, geak_service_call_thread (call), request, &ask, &lineage,
                                      0, "generated", NULL, reply_data, reply_size, error_message);

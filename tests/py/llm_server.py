@@ -14,6 +14,7 @@ Control endpoints (JSON):
 ACTION:
     {"kind": "reply", "text": "...", "tokens_in": 10, "tokens_out": 20, "delay": 0,
      "finish": "length", "null_content": false}
+        texts: [...] the choices' texts of a request with "n" (OpenAI, not streamed)
         finish: "stop" (default) or "length" (a cut-off reply: OpenAI finish_reason
         "length", Anthropic stop_reason "max_tokens"); null_content: OpenAI content null.
         A request with "stream": true gets Server-Sent Events in the provider's format
@@ -66,10 +67,12 @@ def pick(text):
     return STATE["default"]
 
 
-def openai_body(text, tin, tout, finish="stop", n=1):
+def openai_body(text, tin, tout, finish="stop", n=1, texts=None):
     return {"id": "chatcmpl-test", "object": "chat.completion", "model": "test-model",
             "choices": [{"index": i, "finish_reason": finish,
-                         "message": {"role": "assistant", "content": text}} for i in range(n)],
+                         "message": {"role": "assistant",
+                                     "content": texts[i % len(texts)] if texts else text}}
+                        for i in range(n)],
             "usage": {"prompt_tokens": tin, "completion_tokens": tout,
                       "total_tokens": tin + tout}}
 
@@ -183,7 +186,7 @@ class Handler(BaseHTTPRequestHandler):
             if anthropic:
                 return self._send(200, anthropic_body(text, tin, tout, finish))
             n = body.get("n", 1) if isinstance(body, dict) else 1
-            return self._send(200, openai_body(text, tin, tout, finish, n))
+            return self._send(200, openai_body(text, tin, tout, finish, n, action.get("texts")))
         if kind == "status":
             headers = {}
             if "retry_after" in action:

@@ -148,6 +148,34 @@ def test_a_reasoning_model_that_spent_its_budget_thinking(world):
     assert body["max_completion_tokens"] == 32768
 
 
+# ------------------------------------------------------------------ n samples
+
+def test_samples_of_one_prompt_share_an_n_choice_call(world):
+    w = world
+    proc, svc = start_role(w, "generator", env={"GEAK_LLM_SAMPLES": "3", "GEAK_LLM_STREAM": "0"},
+                           extra=("--threads", "3"))
+    texts = [fenced(KERNEL.replace("x + y", f"x + y  # choice {i}")) for i in range(3)]
+    script(w, {"kind": "reply", "texts": texts, "tokens_in": 100, "tokens_out": 900, "delay": 0.5})
+    specs = []
+    for s in range(3):
+        path = w.dir / f"nshare-{s}.json"
+        path.write_text(json.dumps({"task": TASK, "lineage": {"run_id": "rn", "sample": s, "iteration": 0}}))
+        specs.append(path)
+    roletool = os.path.join(os.path.dirname(BIN), "tests", "roletool")
+    procs = [subprocess.Popen([roletool, "--broker", w.endpoint, "--service", svc, "generate", str(p)],
+                              stdout=subprocess.PIPE, text=True) for p in specs]
+    outs = [json.loads(p.communicate(timeout=60)[0].strip().splitlines()[-1]) for p in procs]
+    assert all(o["body"] == "role_reply" for o in outs), outs
+    codes = sorted(o["code"] for o in outs)
+    assert len(set(codes)) == 3 and all("# choice" in c for c in codes)     # three choices, once each
+    reqs = bodies(w)
+    assert len(reqs) == 1 and reqs[0]["n"] == 3                                # one call for the block
+    # the call's tokens are counted once, on the sample that made it
+    assert sum(o["usage"]["tokens_out"] for o in outs) == 900
+    assert sum(o["usage"]["requests"] for o in outs) == 1
+    assert proc.log_text().count("event=role_reply_shared") == 2
+
+
 # ------------------------------------------------------------------ shaping
 
 def test_request_shaping_is_overridable_in_config(world):
