@@ -28,6 +28,8 @@ static const struct {
     [GEAK_E_LLM]         = { "llm",           "LLM provider error" },
     [GEAK_E_BUDGET]      = { "budget",        "run budget exhausted" },
     [GEAK_E_LLM_REFUSED] = { "llm_refused",   "LLM endpoint refused the request (retrying cannot help)" },
+    [GEAK_E_FENCED]      = { "fenced",        "another driver holds the run" },
+    [GEAK_E_LOST]        = { "store_lost",    "the store lost data this process wrote" },
     [GEAK_E_INTERNAL]    = { "internal",      "internal error" },
 };
 

@@ -14,7 +14,7 @@
 #include <sys/time.h>
 #include <hiredis/hiredis.h>
 
-#define LAST_ERROR_MAX 256
+#define LAST_ERROR_MAX 512
 #define KEY_MAX (GEAK_STORE_PREFIX_MAX + 4 * GEAK_STORE_NAME_MAX + 64)
 
 struct _geak_store_t {
@@ -30,23 +30,59 @@ struct _geak_store_t {
     char put_sha [41];          //  SHA1s of the scripts once loaded
     char create_sha [41];
     char status_sha [41];
+    char acquire_sha [41];
+    char renew_sha [41];
+    //  fencing: writes of attempts of fence_run carry fence_token
+    char *fence_run;
+    uint64_t fence_token;
+    uint64_t fence_seq;         //  acknowledged attempt writes of fence_run
+    uint64_t lease_seq;         //  the run's write_seq when the lease was taken
+    volatile sig_atomic_t *interrupt;
     uint64_t reconnects;
     char last_error [LAST_ERROR_MAX];
 };
 
 //  Record an attempt, atomically. See geak_store_attempt_put for semantics.
 //  KEYS: 1 attempt hash, 2 lineage list, 3 counters hash, 4 history zset,
-//        5 task set
+//        5 task set, 6 run hash
 //  ARGV: 1 id, 2 rank (0 pending, 1 terminal), 3 kind (pending, evaluated,
 //        failed), 4 tokens_in, 5 tokens_out, 6 call_ok (0/1), 7 exec_ok
-//        (0/1), 8 history score or "", 9 task, 10.. hash field/value pairs
-//  Returns 1 inserted, 2 transitioned, 0 no change.
+//        (0/1), 8 history score or "", 9 task, 10 fence token or "",
+//        11 the attempt's position in its lineage or "", 12 the writes this
+//        driver has had acknowledged in the run (the run's write_seq as it
+//        last saw it), 13.. hash field/value pairs
+//  Returns 1 inserted, 2 transitioned, 3 this same write was applied by an
+//  unacknowledged earlier try, 0 no change; -1 the run (or its lease) is
+//  gone or older than the writer's token (lost), -2 another writer holds
+//  the run (fenced), -3 the lineage is shorter than the writer's position,
+//  -4 the run holds fewer of this driver's writes than were acknowledged
+//  (lost: Redis came back from an older state).
 static const char s_put_script [] =
+    "local seq = nil\n"
+    "if ARGV[10] ~= '' then\n"
+    "  local tok = redis.call('HGET', KEYS[6], 'lease_token')\n"
+    "  if not tok then return -1 end\n"
+    "  if tonumber(tok) > tonumber(ARGV[10]) then return -2 end\n"
+    "  if tonumber(tok) < tonumber(ARGV[10]) then return -1 end\n"
+    "  seq = tonumber(redis.call('HGET', KEYS[6], 'write_seq') or '0')\n"
+    "end\n"
     "local cur = redis.call('HGET', KEYS[1], 'rank')\n"
     "local rank = tonumber(ARGV[2])\n"
+    "if seq then\n"
+    "  local want = tonumber(ARGV[12])\n"
+    "  if seq < want then return -4 end\n"
+    "  if seq > want then\n"
+    "    if seq == want + 1 and cur and tonumber(cur) >= rank then return 3 end\n"
+    "    return -2\n"
+    "  end\n"
+    "end\n"
     "if cur and tonumber(cur) >= rank then return 0 end\n"
+    "if not cur and ARGV[11] ~= '' and redis.call('LLEN', KEYS[2]) < tonumber(ARGV[11]) then\n"
+    "  return -3\n"
+    "end\n"
+    "if seq then redis.call('HSET', KEYS[6], 'write_seq', seq + 1) end\n"
     "local f = {}\n"
-    "for i = 10, #ARGV do f[#f + 1] = ARGV[i] end\n"
+    "for i = 13, #ARGV do f[#f + 1] = ARGV[i] end\n"
     "redis.call('HSET', KEYS[1], unpack(f))\n"
     "if not cur then\n"
     "  redis.call('RPUSH', KEYS[2], ARGV[1])\n"
@@ -64,6 +100,39 @@ static const char s_put_script [] =
     "  redis.call('HINCRBY', KEYS[3], 'failed', 1)\n"
     "end\n"
     "if cur then return 2 end\n"
+    "return 1\n";
+
+//  The run's lease: one driver at a time, a fencing token that only grows.
+//  KEYS: 1 run hash. Server time (TIME), so hosts need not agree on clocks.
+//  acquire ARGV: 1 owner, 2 ttl ms, 3 the live holder this caller knows
+//  is dead ("" none) -> {1, token} taken, {0, owner, ms left} held by a
+//  live driver, {-1} no such run.
+static const char s_lease_acquire_script [] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local owner = redis.call('HGET', KEYS[1], 'lease_owner')\n"
+    "local expires = tonumber(redis.call('HGET', KEYS[1], 'lease_expires_ms') or '0')\n"
+    "if owner and owner ~= '' and expires > now and owner ~= ARGV[3] then\n"
+    "  return {0, owner, expires - now}\n"
+    "end\n"
+    "local tok = redis.call('HINCRBY', KEYS[1], 'lease_token', 1)\n"
+    "redis.call('HSET', KEYS[1], 'lease_owner', ARGV[1], 'lease_expires_ms', now + tonumber(ARGV[2]))\n"
+    "return {1, tok, tonumber(redis.call('HGET', KEYS[1], 'write_seq') or '0')}\n";
+//  renew / release ARGV: 1 token, 2 ttl ms (0: release) -> 1 ok, -1 lost
+//  (no run, no token, or an older one), -2 fenced (a newer token).
+static const char s_lease_renew_script [] =
+    "local tok = redis.call('HGET', KEYS[1], 'lease_token')\n"
+    "if not tok then return -1 end\n"
+    "if tonumber(tok) > tonumber(ARGV[1]) then return -2 end\n"
+    "if tonumber(tok) < tonumber(ARGV[1]) then return -1 end\n"
+    "if tonumber(ARGV[2]) == 0 then\n"
+    "  redis.call('HDEL', KEYS[1], 'lease_owner', 'lease_expires_ms')\n"
+    "  return 1\n"
+    "end\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "redis.call('HSET', KEYS[1], 'lease_expires_ms', now + tonumber(ARGV[2]))\n"
     "return 1\n";
 
 //  Create a run if absent. KEYS: 1 run hash, 2 runs zset.
@@ -306,6 +375,10 @@ s_reconnect (geak_store_t *self)
             return rc;
         }
         now = geak_clock_mono_ms ();
+        if (self->interrupt && *self->interrupt) {
+            s_set_error (self, "interrupted while reconnecting", 30);
+            return GEAK_E_INTERRUPTED;
+        }
         if (now >= deadline) {
             geak_error ("store_unreachable", "host=%s port=%d tries=%d waited_ms=%lld error=\"%s\"",
                         self->host, self->port, tries, (long long) (now - start),
@@ -361,7 +434,7 @@ s_call (geak_store_t *self, int argc, const char **argv, const size_t *lens,
                    self->host, self->port, (int) lens [0], argv [0], sent,
                    self->last_error);
         if ((rc = s_reconnect (self)) != GEAK_OK)
-            return rc == GEAK_E_STORE? GEAK_E_STORE: GEAK_E_STORE_CONN;
+            return rc == GEAK_E_STORE || rc == GEAK_E_INTERRUPTED? rc: GEAK_E_STORE_CONN;
         if (sent && !idempotent) {
             //  The server may have executed it; re-issuing could apply it twice
             s_set_error (self, "connection lost, outcome unknown", 32);
@@ -691,6 +764,7 @@ geak_store_destroy (geak_store_t **self_p)
     if (self) {
         s_drop (self);
         free (self->host);
+        free (self->fence_run);
         if (self->password) {
             memset (self->password, 0, strlen (self->password));
             free (self->password);
@@ -1113,8 +1187,19 @@ geak_store_attempt_put (geak_store_t *self, const Geak__Attempt *attempt)
 #define FIELD(k, v)   do { ARG (k); ARG (v); } while (0)
     ARGN (NULL, 0);                 //  EVALSHA / EVAL
     ARGN (NULL, 0);                 //  sha / script
-    ARG ("5");
+    char run_key [KEY_MAX], fence [24] = "", position [16] = "", seq [24] = "";
+    if (s_key (run_key, sizeof run_key, self->prefix, 2, "run", lin->run_id)) {
+        free (packed);
+        return GEAK_E_INVALID;
+    }
+    if (self->fence_run && strcmp (self->fence_run, lin->run_id) == 0) {
+        snprintf (fence, sizeof fence, "%llu", (unsigned long long) self->fence_token);
+        snprintf (position, sizeof position, "%u", (unsigned) lin->iteration);
+        snprintf (seq, sizeof seq, "%llu", (unsigned long long) self->fence_seq);
+    }
+    ARG ("6");
     ARG (attempt_key); ARG (lineage_key); ARG (counters_key); ARG (hist_key); ARG (tasks_key);
+    ARG (run_key);
     ARG (attempt->attempt_id);
     ARG (rank_text);
     ARG (status);
@@ -1124,6 +1209,9 @@ geak_store_attempt_put (geak_store_t *self, const Geak__Attempt *attempt)
     ARG (exec_ok? "1": "0");
     ARG (score);
     ARG (lin->task);
+    ARG (fence);
+    ARG (position);
+    ARG (seq);
     ARG ("pb"); ARGN (packed, packed_size);
     FIELD ("id", attempt->attempt_id);
     FIELD ("run", lin->run_id);
@@ -1159,10 +1247,182 @@ geak_store_attempt_put (geak_store_t *self, const Geak__Attempt *attempt)
     freeReplyObject (r);
     if (rc == GEAK_OK && changed == 0)
         rc = GEAK_E_EXISTS;
+    if (rc == GEAK_OK && changed > 0 && *fence)
+        self->fence_seq++;
+    if (rc == GEAK_OK && changed == 3)
+        changed = 2;
+    if (rc == GEAK_OK && changed < 0) {
+        char why [LAST_ERROR_MAX];
+        if (changed == -4)
+            snprintf (why, sizeof why, "run %s holds fewer writes than the %llu this driver had "
+                      "acknowledged: the store lost attempts this driver wrote (Redis restarted "
+                      "from an older snapshot, or without its AOF?)", lin->run_id,
+                      (unsigned long long) self->fence_seq);
+        else
+        if (changed == -2 || changed == -1)
+            snprintf (why, sizeof why, changed == -2
+                      ? "run %s is held by a newer driver (lease token above %llu)"
+                      : "run %s is gone from the store or older than this driver's lease %llu "
+                        "(Redis restarted without its data?)",
+                      lin->run_id, (unsigned long long) self->fence_token);
+        else
+            snprintf (why, sizeof why, "lineage %s/%s/%s holds fewer attempts than iteration %s "
+                      "needs: the store lost attempts this driver wrote (Redis restarted from an "
+                      "older snapshot?)", lin->run_id, lin->task, sample, iteration);
+        s_set_error (self, why, strlen (why));
+        rc = changed == -2 ? GEAK_E_FENCED : GEAK_E_LOST;
+        geak_error ("store_lost", "run=%s attempt=%s code=%s error=\"%s\"", lin->run_id,
+                    attempt->attempt_id, geak_rc_name (rc), why);
+    }
     if (rc == GEAK_OK)
         geak_debug ("store_attempt_put", "attempt=%s run=%s task=%s status=%s change=%s",
                     attempt->attempt_id, lin->run_id, lin->task, status,
                     changed == 1? "insert": "transition");
+    return rc;
+}
+
+// ---------------------------------------------------------------- leases
+
+void
+geak_store_set_fence (geak_store_t *self, const char *run_id, uint64_t token)
+{
+    assert (self);
+    free (self->fence_run);
+    self->fence_run = run_id ? geak_strdup (run_id) : NULL;
+    self->fence_token = token;
+    self->fence_seq = self->lease_seq;
+}
+
+void
+geak_store_set_interrupt (geak_store_t *self, volatile sig_atomic_t *flag)
+{
+    assert (self);
+    self->interrupt = flag;
+}
+
+geak_rc_t
+geak_store_run_lease_acquire (geak_store_t *self, const char *run_id, const char *owner,
+                              const char *dead_holder, int64_t ttl_ms, uint64_t *token,
+                              char **holder, int64_t *left_ms)
+{
+    assert (self && owner && token && holder && left_ms);
+    *token = 0;
+    *holder = NULL;
+    *left_ms = 0;
+    char key [KEY_MAX], ttl [24];
+    if (s_key (key, sizeof key, self->prefix, 2, "run", run_id) || ttl_ms <= 0)
+        return GEAK_E_INVALID;
+    snprintf (ttl, sizeof ttl, "%lld", (long long) ttl_ms);
+    const char *argv [] = { NULL, NULL, "1", key, owner, ttl, dead_holder ? dead_holder : "" };
+    size_t lens [7];
+    for (int i = 2; i < 7; i++)
+        lens [i] = strlen (argv [i]);
+    redisReply *r;
+    geak_rc_t rc = s_script (self, s_lease_acquire_script, self->acquire_sha, 7, argv, lens, &r);
+    if (rc != GEAK_OK)
+        return rc;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->element [0]->type != REDIS_REPLY_INTEGER)
+        rc = GEAK_E_PROTOCOL;
+    else
+    if (r->element [0]->integer == -1)
+        rc = GEAK_E_NOT_FOUND;
+    else
+    if (r->element [0]->integer == 1 && r->elements == 3 && r->element [1]->type == REDIS_REPLY_INTEGER
+    &&  r->element [2]->type == REDIS_REPLY_INTEGER) {
+        *token = (uint64_t) r->element [1]->integer;
+        self->lease_seq = (uint64_t) r->element [2]->integer;
+    }
+    else
+    if (r->element [0]->integer == 0 && r->elements == 3 && r->element [1]->type == REDIS_REPLY_STRING
+    &&  r->element [2]->type == REDIS_REPLY_INTEGER) {
+        *holder = s_strndup (r->element [1]->str, r->element [1]->len);
+        *left_ms = r->element [2]->integer;
+        rc = GEAK_E_EXISTS;
+    }
+    else
+        rc = GEAK_E_PROTOCOL;
+    freeReplyObject (r);
+    return rc;
+}
+
+static geak_rc_t
+s_lease_renew (geak_store_t *self, const char *run_id, uint64_t token, int64_t ttl_ms)
+{
+    char key [KEY_MAX], tok [24], ttl [24];
+    if (s_key (key, sizeof key, self->prefix, 2, "run", run_id) || ttl_ms < 0)
+        return GEAK_E_INVALID;
+    snprintf (tok, sizeof tok, "%llu", (unsigned long long) token);
+    snprintf (ttl, sizeof ttl, "%lld", (long long) ttl_ms);
+    const char *argv [] = { NULL, NULL, "1", key, tok, ttl };
+    size_t lens [6];
+    for (int i = 2; i < 6; i++)
+        lens [i] = strlen (argv [i]);
+    redisReply *r;
+    geak_rc_t rc = s_script (self, s_lease_renew_script, self->renew_sha, 6, argv, lens, &r);
+    if (rc != GEAK_OK)
+        return rc;
+    long long result = 0;
+    rc = s_expect_int (self, r, &result);
+    freeReplyObject (r);
+    if (rc == GEAK_OK && result == -1) {
+        char why [LAST_ERROR_MAX];
+        snprintf (why, sizeof why, "run %s is gone from the store or older than lease %llu "
+                  "(Redis restarted without its data?)", run_id, (unsigned long long) token);
+        s_set_error (self, why, strlen (why));
+        rc = GEAK_E_LOST;
+    }
+    else
+    if (rc == GEAK_OK && result == -2) {
+        char why [LAST_ERROR_MAX];
+        snprintf (why, sizeof why, "run %s is held by a newer driver (lease token above %llu)",
+                  run_id, (unsigned long long) token);
+        s_set_error (self, why, strlen (why));
+        rc = GEAK_E_FENCED;
+    }
+    return rc;
+}
+
+geak_rc_t
+geak_store_run_lease_renew (geak_store_t *self, const char *run_id, uint64_t token, int64_t ttl_ms)
+{
+    assert (self);
+    return ttl_ms > 0 ? s_lease_renew (self, run_id, token, ttl_ms) : GEAK_E_INVALID;
+}
+
+geak_rc_t
+geak_store_run_lease_release (geak_store_t *self, const char *run_id, uint64_t token)
+{
+    assert (self);
+    return s_lease_renew (self, run_id, token, 0);
+}
+
+geak_rc_t
+geak_store_persistence (geak_store_t *self, bool *aof, char **save)
+{
+    assert (self && aof && save);
+    *aof = false;
+    *save = NULL;
+    const char *a [] = { "CONFIG", "GET", "appendonly" };
+    redisReply *r;
+    geak_rc_t rc = s_callv (self, true, &r, 3, a);
+    if (rc != GEAK_OK)
+        return rc;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element [1]->type == REDIS_REPLY_STRING)
+        *aof = strcmp (r->element [1]->str, "yes") == 0;
+    else
+        rc = GEAK_E_PROTOCOL;
+    freeReplyObject (r);
+    if (rc != GEAK_OK)
+        return rc;
+    const char *b [] = { "CONFIG", "GET", "save" };
+    rc = s_callv (self, true, &r, 3, b);
+    if (rc != GEAK_OK)
+        return rc;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element [1]->type == REDIS_REPLY_STRING)
+        *save = s_strndup (r->element [1]->str, r->element [1]->len);
+    else
+        rc = GEAK_E_PROTOCOL;
+    freeReplyObject (r);
     return rc;
 }
 

@@ -33,6 +33,8 @@
 #include "geak_error.h"
 #include "geak.pb-c.h"
 
+#include <signal.h>
+
 #define GEAK_STORE_DEFAULT_PREFIX   "geak:"
 #define GEAK_STORE_PREFIX_MAX       64
 #define GEAK_STORE_NAME_MAX         200
@@ -146,6 +148,40 @@ geak_rc_t geak_store_run_tasks (geak_store_t *self, const char *run_id, geak_sto
 
 //  All run ids, oldest first (by creation time). Caller frees *out.
 geak_rc_t geak_store_runs_list (geak_store_t *self, geak_store_list_t **out);
+
+// ---------------------------------------------------------------- leases
+
+//  One driver per run. acquire: GEAK_OK with *token (a fencing token that
+//  only grows: every acquire adds 1), GEAK_E_EXISTS when a live driver holds
+//  it (*holder malloc'd, its owner string; *left_ms until its lease
+//  expires), GEAK_E_NOT_FOUND without the run. The lease lasts ttl_ms
+//  (server time) unless renewed. owner: who holds it ("host pid N").
+//  dead_holder (may be NULL): a holder the caller knows is dead (a process
+//  of its own host that no longer exists): its live lease is taken over.
+geak_rc_t geak_store_run_lease_acquire (geak_store_t *self, const char *run_id, const char *owner,
+                                        const char *dead_holder, int64_t ttl_ms, uint64_t *token,
+                                        char **holder, int64_t *left_ms);
+//  Extend it by ttl_ms from now. GEAK_E_FENCED: a newer driver took the run;
+//  GEAK_E_LOST: the run or its token is gone or older (the store lost data).
+geak_rc_t geak_store_run_lease_renew (geak_store_t *self, const char *run_id, uint64_t token,
+                                      int64_t ttl_ms);
+//  Give it up (same answers).
+geak_rc_t geak_store_run_lease_release (geak_store_t *self, const char *run_id, uint64_t token);
+//  From now on attempt_put of run_id's attempts checks, in the same script,
+//  that the run's lease token is `token` (GEAK_E_FENCED when newer,
+//  GEAK_E_LOST when gone or older), that the run holds every write this
+//  driver had acknowledged (a write counter in the run hash, counted from
+//  where the last lease acquire found it: GEAK_E_LOST when Redis came back
+//  from an older state, even by one transition), and that a new attempt's
+//  lineage holds every earlier iteration (GEAK_E_LOST when shorter). NULL
+//  run_id: off.
+void geak_store_set_fence (geak_store_t *self, const char *run_id, uint64_t token);
+//  While *flag is set, a call that would wait for a reconnect returns
+//  GEAK_E_INTERRUPTED at once (a shutdown is not held up by a dead Redis).
+void geak_store_set_interrupt (geak_store_t *self, volatile sig_atomic_t *flag);
+//  The server's persistence: *aof (appendonly yes) and *save (the RDB
+//  schedule, "" when none; malloc'd). GEAK_E_STORE when CONFIG is refused.
+geak_rc_t geak_store_persistence (geak_store_t *self, bool *aof, char **save);
 
 // ---------------------------------------------------------------- attempts
 

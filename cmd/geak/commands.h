@@ -13,6 +13,7 @@ int geak_cmd_report (int argc, char **argv);    //  metrics, plots and final can
 int geak_cmd_status (int argc, char **argv);    //  runs, or one run's progress
 int geak_cmd_keygen (int argc, char **argv);    //  a CURVE key pair file
 int geak_cmd_sandbox_bpf (int argc, char **argv);  //  the candidate seccomp filter
+int geak_cmd_store (int argc, char **argv);     //  audit a stored run
 int geak_cmd_llm (int argc, char **argv);       //  LLM endpoint check, request preview
 int geak_cmd_tasks (int argc, char **argv);     //  benchmark import, task list, reference self-checks
 

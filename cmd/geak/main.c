@@ -18,6 +18,7 @@ static const struct {
     { "status", geak_cmd_status, "status [RUN]           runs in the store, or one run's progress" },
     { "keygen", geak_cmd_keygen, "keygen FILE            a CURVE key pair file (0600); prints the public key" },
     { "sandbox-bpf", geak_cmd_sandbox_bpf, "sandbox-bpf FILE       the candidate seccomp-bpf filter (bwrap --seccomp)" },
+    { "store", geak_cmd_store, "store check RUN        audit a stored run: lineages complete, attempts once, policy, counters" },
     { "llm",   geak_cmd_llm,   "llm check|request      the LLM endpoint: reach it and find the model; the request sent" },
     { "tasks", geak_cmd_tasks, "tasks list|check|import  the task directory: list, reference self-checks, benchmark import" },
 };

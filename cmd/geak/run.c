@@ -8,7 +8,13 @@
              [--evaluators N] [--concurrency C] [--no-knowledge] [--no-one-shot]
              [--no-reflector] [--no-optimizer] [--correctness-only] [--timeout-ms MS]
              [--price-in USD_PER_MTOK] [--price-out USD_PER_MTOK] [--quiet]
-             [--no-llm-check]
+             [--no-llm-check] [--require-durable]
+
+    One driver per run: a lease in Redis (docs/store.md) with a fencing
+    token every attempt write checks, with the lineage's length, in the same
+    script; a second driver of a live run is refused naming the holder, and
+    a store that lost data stops the run with what is missing (--resume
+    repairs it). Redis without AOF is warned about (--require-durable: refused).
 
     Before a scan the LLM endpoint is checked (geak llm check) whenever the
     LLM configuration is known here (--llm, GEAK_LLM_*, --standalone): a
@@ -50,8 +56,97 @@ s_usage (void)
         "                [--evaluators N] [--concurrency C] [--no-knowledge] [--no-one-shot]\n"
         "                [--no-reflector] [--no-optimizer] [--correctness-only] [--timeout-ms MS]\n"
         "                [--price-in USD_PER_MTOK] [--price-out USD_PER_MTOK] [--quiet]\n"
-        "                [--no-llm-check]\n"
+        "                [--no-llm-check] [--require-durable]\n"
         "  SPEC: replay:FILE | openai:MODEL[@BASE_URL] | anthropic:MODEL[@BASE_URL] | env\n");
+}
+
+// ------------------------------------------------------------------ store safety
+
+//  AOF is what keeps the last second of attempts over a Redis restart
+static int
+s_check_durable (geak_store_t *store, bool required)
+{
+    bool aof = false;
+    char *save = NULL;
+    geak_rc_t rc = geak_store_persistence (store, &aof, &save);
+    int status = 0;
+    if (rc != GEAK_OK) {
+        fprintf (stderr, "geak run: %s: cannot read Redis's persistence settings (%s: %s)\n",
+                 required ? "error" : "warning", geak_rc_name (rc), geak_store_last_error (store));
+        status = required ? 1 : 0;
+    }
+    else
+    if (!aof) {
+        fprintf (stderr, "geak run: %s: Redis runs without AOF (appendonly no, save \"%s\"): a restart "
+                 "loses the latest attempts%s; use appendonly yes with appendfsync everysec "
+                 "(docs/store.md)%s\n", required ? "error" : "warning", save ? save : "",
+                 save && *save ? "" : ", or every run", required ? "" : ". geak run detects the loss "
+                 "and stops; --resume repairs it");
+        status = required ? 1 : 0;
+    }
+    geak_info ("store_persistence", "aof=%d save=\"%s\" code=%s", (int) aof, save ? save : "",
+               geak_rc_name (rc));
+    free (save);
+    return status;
+}
+
+//  Whether holder ("geak run on HOST pid N") is a process of this host that
+//  no longer exists
+static bool
+s_holder_dead (const char *holder, const char *host)
+{
+    char their [128];
+    int pid = 0;
+    if (sscanf (holder, "geak run on %127s pid %d", their, &pid) != 2 || pid <= 0)
+        return false;
+    return strcmp (their, host) == 0 && kill (pid, 0) != 0 && errno == ESRCH;
+}
+
+//  Take the run's lease (one driver per run) and fence this driver's writes
+static int
+s_lease_take (run_t *run)
+{
+    char host [128] = "?";
+    gethostname (host, sizeof host - 1);
+    char owner [256];
+    snprintf (owner, sizeof owner, "geak run on %s pid %d", host, (int) getpid ());
+    long ttl = 30000;
+    if (geak_config_int ("GEAK_RUN_LEASE_MS", ttl, 1000, 3600000, &ttl) != GEAK_OK) {
+        fprintf (stderr, "geak run: GEAK_RUN_LEASE_MS must be an integer in [1000, 3600000]\n");
+        return 1;
+    }
+    char *holder = NULL;
+    int64_t left = 0;
+    uint64_t token = 0;
+    geak_rc_t rc = geak_store_run_lease_acquire (run->store, run->cfg->run_id, owner, NULL, ttl,
+                                                 &token, &holder, &left);
+    if (rc == GEAK_E_EXISTS && holder && s_holder_dead (holder, host)) {
+        //  a driver of this host that is gone (kill -9): its lease is ours
+        geak_warn ("run_lease_takeover", "run=%s dead_holder=\"%s\"", run->cfg->run_id, holder);
+        char *dead = holder;
+        holder = NULL;
+        rc = geak_store_run_lease_acquire (run->store, run->cfg->run_id, owner, dead, ttl, &token,
+                                           &holder, &left);
+        free (dead);
+    }
+    if (rc == GEAK_E_EXISTS)
+        fprintf (stderr, "geak run: run %s is being driven by %s (its lease runs %lld s more); "
+                 "stop that one first, or wait for its lease to expire\n", run->cfg->run_id,
+                 holder ? holder : "?", (long long) (left + 999) / 1000);
+    else
+    if (rc != GEAK_OK)
+        fprintf (stderr, "geak run: cannot take the lease of run %s: %s\n", run->cfg->run_id,
+                 geak_rc_str (rc));
+    free (holder);
+    if (rc != GEAK_OK)
+        return 1;
+    run->lease_token = token;
+    run->lease_ttl_ms = ttl;
+    run->lease_renew_at = geak_clock_mono_ms () + ttl / 3;
+    geak_store_set_fence (run->store, run->cfg->run_id, token);
+    geak_info ("run_lease", "run=%s token=%llu ttl_ms=%ld owner=\"%s\"", run->cfg->run_id,
+               (unsigned long long) token, ttl, owner);
+    return 0;
 }
 
 // ------------------------------------------------------------------ command
@@ -107,6 +202,7 @@ geak_cmd_run (int argc, char **argv)
     uint32_t evaluators = 1, concurrency = 8;
     double price_in = 0, price_out = 0;
     bool standalone = false, quiet = false, correctness = false, llm_check = true;
+    bool require_durable = false;
     bool knowledge = true, one_shot = true, reflector = true, optimizer = true;
     bool ok = true;
     for (int i = 1; i < argc && ok; i++) {
@@ -165,6 +261,9 @@ geak_cmd_run (int argc, char **argv)
             if (strcmp (arg, "--no-llm-check") == 0)
                 llm_check = false;
             else
+            if (strcmp (arg, "--require-durable") == 0)
+                require_durable = true;
+            else
             if (strcmp (arg, "--correctness-only") == 0)
                 correctness = true;
             else
@@ -215,9 +314,18 @@ geak_cmd_run (int argc, char **argv)
         fprintf (stderr, "geak run: cannot reach Redis (%s)\n", geak_rc_str (rc));
         goto done;
     }
+    geak_store_set_interrupt (run.store, &run_interrupted);
+    if (s_check_durable (run.store, require_durable) != 0)
+        goto done;
     if (resume) {
         char *config = NULL, *status = NULL;
         rc = geak_store_run_get (run.store, resume, &config, &status);
+        if (rc == GEAK_E_NOT_FOUND) {
+            fprintf (stderr, "geak run: run %s is not in the store at %s: it cannot be resumed (a "
+                     "Redis restarted without persistence loses every run; docs/store.md)\n",
+                     resume, geak_config_str ("GEAK_REDIS_HOST", "127.0.0.1"));
+            goto done;
+        }
         if (rc != GEAK_OK) {
             fprintf (stderr, "geak run: cannot read run %s: %s\n", resume, geak_rc_str (rc));
             goto done;
@@ -232,6 +340,8 @@ geak_cmd_run (int argc, char **argv)
         run_config_reload_tasks (run.cfg);
         if (!llm_env && standalone_llm_env (run.cfg->llm, &llm_env) != GEAK_OK)
             llm_env = NULL;
+        if (s_lease_take (&run) != 0)
+            goto done;
     }
     else {
         if (!run_id) {
@@ -323,6 +433,8 @@ geak_cmd_run (int argc, char **argv)
             fprintf (stderr, "geak run: cannot create run %s: %s\n", run.cfg->run_id, geak_rc_str (rc));
             goto done;
         }
+        if (s_lease_take (&run) != 0)
+            goto done;
         for (size_t i = 0; i < run.cfg->ntasks && rc == GEAK_OK; i++)
             rc = geak_store_run_add_task (run.store, run.cfg->run_id, run.cfg->tasks [i].name);
         if (rc != GEAK_OK) {
@@ -386,7 +498,13 @@ geak_cmd_run (int argc, char **argv)
                  : stuck ? geak_strdupf ("%zu of %zu lineages stuck; the first: %s", stuck, run.nlin,
                                          run.first_stuck ? run.first_stuck : "?")
                  : geak_strdup ("");
-    rc = geak_store_run_set_status_reason (run.store, run.cfg->run_id, status, reason);
+    //  the final word only while this driver still holds the run
+    rc = run.lease_token ? geak_store_run_lease_renew (run.store, run.cfg->run_id, run.lease_token,
+                                                       run.lease_ttl_ms) : GEAK_OK;
+    if (rc == GEAK_OK)
+        rc = geak_store_run_set_status_reason (run.store, run.cfg->run_id, status, reason);
+    if (rc == GEAK_OK && run.lease_token)
+        rc = geak_store_run_lease_release (run.store, run.cfg->run_id, run.lease_token);
     if (rc != GEAK_OK) {
         fprintf (stderr, "geak run: cannot record the run's status %s: %s\n", status, geak_rc_str (rc));
         if (strcmp (status, "done") == 0)
@@ -394,6 +512,14 @@ geak_cmd_run (int argc, char **argv)
     }
     if (*reason)
         fprintf (stderr, "geak run: run %s %s: %s\n", run.cfg->run_id, status, reason);
+    if (scan_rc == -1) {
+        size_t unsaved = 0;
+        for (size_t i = 0; i < run.nlin; i++)
+            unsaved += run.lin [i].st == RUN_WAIT || run.lin [i].staged != NULL;
+        fprintf (stderr, "geak run: stopped: %llu attempts saved by this invocation, %zu steps in "
+                 "flight not saved (geak run --resume %s redoes them)\n",
+                 (unsigned long long) run.attempts_new, unsaved, run.cfg->run_id);
+    }
     double elapsed = (geak_clock_mono_ms () - run.t0) / 1000.0;
     uint64_t work = run.attempts_new > run.evaluations ? run.attempts_new : run.evaluations;
     printf ("{\"run_id\":\"%s\",\"status\":\"%s\",\"lineages\":%zu,\"lineages_done\":%zu,"

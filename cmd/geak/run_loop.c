@@ -215,6 +215,23 @@ s_store_put (run_t *run, run_lineage_t *l, Geak__Attempt *attempt)
             attempt = stored;
         }
     }
+    if (rc == GEAK_E_LOST || rc == GEAK_E_FENCED) {
+        //  every later write would meet it: stop, name it, leave it to --resume
+        char why [768];
+        snprintf (why, sizeof why, "%s: %s (geak store check %s audits it; geak run --resume %s "
+                  "re-does what was lost)", geak_rc_name (rc), geak_store_last_error (run->store),
+                  run->cfg->run_id, run->cfg->run_id);
+        s_attempt_free (&attempt);
+        run_lineage_stuck (run, l, why);
+        run_stop (run, why);
+        return;
+    }
+    if (rc == GEAK_E_INTERRUPTED) {
+        //  shutting down with Redis away: keep it staged; --resume redoes the step
+        l->staged = attempt;
+        s_backoff (l, 1);
+        return;
+    }
     if (rc == GEAK_E_STORE_CONN) {
         l->tries++;
         if (l->tries > TRANSPORT_TRIES) {
@@ -927,12 +944,35 @@ run_selfcheck (run_t *run)
     return run_interrupted ? -1 : 0;
 }
 
+//  Keep the run's lease; a lost or taken lease stops the run
+static void
+s_lease_renew (run_t *run)
+{
+    if (!run->lease_token || geak_clock_mono_ms () < run->lease_renew_at)
+        return;
+    geak_rc_t rc = geak_store_run_lease_renew (run->store, run->cfg->run_id, run->lease_token,
+                                               run->lease_ttl_ms);
+    run->lease_renew_at = geak_clock_mono_ms () + (rc == GEAK_OK ? run->lease_ttl_ms / 3 : 1000);
+    if (rc == GEAK_E_LOST || rc == GEAK_E_FENCED) {
+        char why [768];
+        snprintf (why, sizeof why, "%s: %s", geak_rc_name (rc), geak_store_last_error (run->store));
+        run_stop (run, why);
+    }
+    else
+    if (rc != GEAK_OK)
+        geak_warn ("run_lease_renew_failed", "run=%s code=%s error=\"%s\"", run->cfg->run_id,
+                   geak_rc_name (rc), geak_store_last_error (run->store));
+}
+
 int
 run_scan (run_t *run)
 {
     for (;;) {
         if (run_interrupted)
             return -1;
+        if (run->stop_reason)
+            return -2;
+        s_lease_renew (run);
         if (run->stop_reason)
             return -2;
         run_refresh_workers (run, false);

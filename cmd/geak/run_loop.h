@@ -60,6 +60,9 @@ typedef struct {
     bool progress_shown;
     char *stop_reason;              //  owned; set: the whole run stops (run_stop)
     char *first_stuck;              //  owned; why the first lineage got stuck
+    uint64_t lease_token;           //  0: none taken (yet)
+    long lease_ttl_ms;
+    int64_t lease_renew_at;         //  monotonic ms
 } run_t;
 
 //  Set by the command's SIGINT / SIGTERM handler: the loops return -1.
