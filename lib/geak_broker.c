@@ -14,6 +14,7 @@
 #define BATCH               256     //  messages handled per poll wake-up
 #define HWM                 100000
 #define MALFORMED_LOG_EVERY 1000
+#define ABANDONED_MAX_MS    60000   //  a worker silent on a request taken back this long is dropped
 
 //  ------------------------------------------------------------ hash table
 //  Chained hash keyed by bytes; values are borrowed pointers.
@@ -158,6 +159,8 @@ struct s_request_t {
     size_t size;
     int attempts;               //  dispatches so far
     int64_t accepted_us;        //  mono, for the latency histogram
+    int64_t seen_ms;            //  mono: the client's last (re)send
+    int64_t dispatched_ms;      //  mono: when the running worker got it
     s_req_state_t state;
     s_worker_t *worker;         //  when running
     s_request_t *prev, *next;   //  service queue
@@ -171,6 +174,10 @@ struct s_worker_t {
     s_service_t *service;
     int64_t expiry;             //  mono ms
     s_request_t *request;       //  when busy
+    char *abandoned;            //  the id of a request taken back from it (late); busy until
+                                //  it answers that id
+    int64_t abandoned_ms;       //  mono: when
+    int late;                   //  requests taken back from it so far
     s_worker_t *idle_prev, *idle_next;
     s_worker_t *prev, *next;    //  all workers
     bool idle;
@@ -180,6 +187,7 @@ struct s_service_t {
     char *name;
     s_request_t *queue_head, *queue_tail;
     size_t queued;
+    size_t queued_bytes;
     s_worker_t *idle_head, *idle_tail;
     size_t idle;
     size_t workers;
@@ -225,6 +233,9 @@ struct geak_broker_t {
     int heartbeat_ms;
     int liveness;
     int max_attempts;
+    geak_broker_limits_t limits;
+    geak_broker_cacheable_fn *cacheable;
+    size_t queued_bytes;
     size_t cache_max;
     int cache_ttl_ms;
     size_t cache_bytes_max;
@@ -366,6 +377,8 @@ s_queue_remove (geak_broker_t *self, s_request_t *req)
     req->prev = req->next = NULL;
     service->queued--;
     self->queued--;
+    service->queued_bytes -= req->size;
+    self->queued_bytes -= req->size;
     s_service_gauges (service);
 }
 
@@ -395,6 +408,8 @@ s_queue_add (geak_broker_t *self, s_request_t *req, bool at_front)
     }
     service->queued++;
     self->queued++;
+    service->queued_bytes += req->size;
+    self->queued_bytes += req->size;
     s_service_gauges (service);
 }
 
@@ -559,6 +574,7 @@ s_worker_delete (geak_broker_t *self, s_worker_t *worker, bool send_disconnect, 
     service->workers--;
     s_service_gauges (service);
     free (worker->implementation);
+    free (worker->abandoned);
     free (worker);
     s_dispatch (self, service);
 }
@@ -621,6 +637,7 @@ s_dispatch (geak_broker_t *self, s_service_t *service)
         }
         req->attempts++;
         req->state = REQ_RUNNING;
+        req->dispatched_ms = geak_clock_mono_ms ();
         req->worker = worker;
         worker->request = req;
         self->running++;
@@ -644,6 +661,8 @@ s_stats_json (geak_broker_t *self)
     ADD (stale_replies); ADD (unroutable); ADD (workers_expired); ADD (workers_registered);
     ADD (mmi); ADD (queue_depth); ADD (running); ADD (workers); ADD (workers_idle);
     ADD (workers_busy); ADD (cache_entries); ADD (auth_refused); ADD (handshake_failed);
+    ADD (refused_full); ADD (dropped_gone); ADD (running_expired); ADD (workers_late);
+    ADD (not_cached);
 #undef ADD
     cJSON_AddNumberToObject (root, "service_count", (double) stats.services);
     cJSON *services = cJSON_AddObjectToObject (root, "services");
@@ -703,6 +722,7 @@ s_handle_client (geak_broker_t *self, const geak_mdp_view_t *view)
         STAT_INC (self, duplicates);
         memcpy (req->client, view->sender.data, view->sender.size);
         req->client_size = view->sender.size;
+        req->seen_ms = geak_clock_mono_ms ();
         if (view->deadline_ms > req->deadline_ms && req->deadline_ms)
             req->deadline_ms = view->deadline_ms;
         geak_debug ("request_retry", "service=%s request_id=%.*s state=%s", req->service->name,
@@ -736,6 +756,39 @@ s_handle_client (geak_broker_t *self, const geak_mdp_view_t *view)
                              GEAK_E_DEADLINE, NULL);
         return;
     }
+    //  bounded queues: a request that would overflow one is refused, not kept
+    s_service_t *target = s_htab_get (&self->services, view->service.data, view->service.size);
+    const geak_broker_limits_t *lim = &self->limits;
+    const char *full = NULL;
+    if (lim->queue_max && self->queued >= lim->queue_max)
+        full = "the broker's queue holds its maximum of requests";
+    else
+    if (lim->queue_bytes && self->queued_bytes + view->body.size > lim->queue_bytes)
+        full = "the broker's queue holds its maximum of bytes";
+    else
+    if (target && lim->service_queue_max && target->queued >= lim->service_queue_max)
+        full = "this service's queue holds its maximum of requests";
+    else
+    if (target && lim->service_queue_bytes
+    &&  target->queued_bytes + view->body.size > lim->service_queue_bytes)
+        full = "this service's queue holds its maximum of bytes";
+    if (full && !(target && target->idle_head)) {
+        STAT_INC (self, refused_full);
+        if (self->registry)
+            geak_prom_inc_with (self->m.request_errors,
+                                GEAK_PROM_VALUES (key_small, geak_rc_name (GEAK_E_BUSY)));
+        char text [160];
+        snprintf (text, sizeof text, "%s (%zu queued, %zu bytes); retry later", full, self->queued,
+                  self->queued_bytes);
+        geak_warn ("request_refused", "service=%.*s request_id=%.*s why=\"%s\"",
+                   (int) view->service.size, view->service.data, (int) view->request_id.size,
+                   view->request_id.data, text);
+        s_send_client_error (self, view->sender.data, view->sender.size,
+                             (const char *) view->service.data, view->service.size,
+                             (const char *) view->request_id.data, view->request_id.size,
+                             GEAK_E_BUSY, text);
+        return;
+    }
     STAT_INC (self, requests);
     req = geak_malloc0 (sizeof *req);
     req->key = geak_malloc0 (key_size + 1);
@@ -746,6 +799,9 @@ s_handle_client (geak_broker_t *self, const geak_mdp_view_t *view)
     memcpy (req->client, view->sender.data, view->sender.size);
     req->client_size = view->sender.size;
     req->deadline_ms = view->deadline_ms;
+    if (!req->deadline_ms && lim->default_deadline_ms)
+        req->deadline_ms = geak_clock_wall_ms () + lim->default_deadline_ms;
+    req->seen_ms = geak_clock_mono_ms ();
     req->body = geak_malloc0 (view->body.size + 1);
     if (view->body.size)
         memcpy (req->body, view->body.data, view->body.size);
@@ -800,6 +856,19 @@ s_handle_worker (geak_broker_t *self, const geak_mdp_view_t *view)
         case GEAK_MDPW_PARTIAL:
         case GEAK_MDPW_FINAL: {
             s_request_t *req = worker->request;
+            if (!req && worker->abandoned && view->command == GEAK_MDPW_FINAL
+            &&  strlen (worker->abandoned) == view->request_id.size
+            &&  memcmp (worker->abandoned, view->request_id.data, view->request_id.size) == 0) {
+                //  the late answer of a request taken back: dropped; the worker is free again
+                STAT_INC (self, stale_replies);
+                geak_info ("late_reply_dropped", "worker=%s request_id=%s", worker->name,
+                           worker->abandoned);
+                free (worker->abandoned);
+                worker->abandoned = NULL;
+                s_idle_add (self, worker);
+                s_dispatch (self, worker->service);
+                break;
+            }
             if (!req || req->id_size != view->request_id.size
             ||  memcmp (req->id, view->request_id.data, req->id_size) != 0) {
                 STAT_INC (self, stale_replies);
@@ -822,7 +891,15 @@ s_handle_worker (geak_broker_t *self, const geak_mdp_view_t *view)
             if (service->m_latency)
                 geak_prom_observe (service->m_latency,
                                    (double) (geak_clock_mono_us () - req->accepted_us) / 1e6);
-            s_cache_add (self, req, view->body.data, view->body.size);
+            if (!self->cacheable || self->cacheable (view->body.data, view->body.size))
+                s_cache_add (self, req, view->body.data, view->body.size);
+            else {
+                //  a retry must reach a worker again, not get the same unusable bytes
+                STAT_INC (self, not_cached);
+                geak_warn ("reply_not_cached", "service=%s request_id=%.*s worker=%s bytes=%zu",
+                           service->name, (int) req->id_size, req->id, worker->name,
+                           view->body.size);
+            }
             worker->request = NULL;
             self->running--;
             s_request_destroy (self, &req);
@@ -871,8 +948,53 @@ s_tick (geak_broker_t *self, int64_t now)
         }
         worker = next;
     }
-    //  Queued requests past their deadline; empty services
+    //  Running requests past their deadline or the longest run allowed: taken back
     int64_t wall = geak_clock_wall_ms ();
+    for (worker = self->worker_head; worker; ) {
+        s_worker_t *next = worker->next;
+        s_request_t *req = worker->request;
+        bool past_deadline = req && req->deadline_ms && req->deadline_ms <= wall;
+        bool past_run = req && self->limits.max_run_ms
+                     && now - req->dispatched_ms > self->limits.max_run_ms;
+        if (past_deadline || past_run) {
+            s_service_t *service = worker->service;
+            worker->request = NULL;
+            self->running--;
+            free (worker->abandoned);
+            worker->abandoned = geak_strdupf ("%.*s", (int) req->id_size, req->id);
+            worker->abandoned_ms = now;
+            worker->late++;
+            STAT_INC (self, running_expired);
+            geak_warn ("request_taken_back", "service=%s request_id=%.*s worker=%s why=%s "
+                       "held_ms=%lld late=%d", service->name, (int) req->id_size, req->id,
+                       worker->name, past_deadline ? "deadline" : "max_run",
+                       (long long) (now - req->dispatched_ms), worker->late);
+            if (past_deadline || req->attempts >= self->max_attempts)
+                s_request_fail (self, req, past_deadline ? GEAK_E_DEADLINE : GEAK_E_WORKER_LOST,
+                                past_deadline ? "the request's worker held it past its deadline"
+                                              : "every worker held it past the longest run allowed");
+            else {
+                STAT_INC (self, requeued);
+                geak_prom_inc (service->m_requeued);
+                s_queue_add (self, req, true);
+                s_dispatch (self, service);
+            }
+            if (self->limits.late_max && worker->late >= self->limits.late_max) {
+                STAT_INC (self, workers_late);
+                s_worker_delete (self, worker, true, "late");
+            }
+            next = self->worker_head;           //  dispatching may have changed the list
+        }
+        else
+        if (!req && worker->abandoned && now - worker->abandoned_ms > ABANDONED_MAX_MS) {
+            //  still on a request taken back long ago: hung; make it reconnect
+            STAT_INC (self, workers_late);
+            s_worker_delete (self, worker, true, "hung");
+            next = self->worker_head;
+        }
+        worker = next;
+    }
+    //  Queued requests past their deadline, or whose client stopped resending; empty services
     s_service_t *service = self->service_head;
     while (service) {
         s_service_t *next = service->next;
@@ -882,6 +1004,16 @@ s_tick (geak_broker_t *self, int64_t now)
             if (req->deadline_ms && req->deadline_ms <= wall) {
                 s_queue_remove (self, req);
                 s_request_fail (self, req, GEAK_E_DEADLINE, NULL);
+            }
+            else
+            if (self->limits.client_silence_ms && now - req->seen_ms > self->limits.client_silence_ms) {
+                //  a client resends every few seconds while it waits: this one has gone
+                STAT_INC (self, dropped_gone);
+                geak_info ("request_dropped", "service=%s request_id=%.*s why=client_gone silent_ms=%lld",
+                           service->name, (int) req->id_size, req->id,
+                           (long long) (now - req->seen_ms));
+                s_queue_remove (self, req);
+                s_request_destroy (self, &req);
             }
             req = req_next;
         }
@@ -967,6 +1099,7 @@ geak_broker_new (void *ctx)
     self->cache_max = GEAK_BROKER_CACHE_ENTRIES;
     self->cache_ttl_ms = GEAK_BROKER_CACHE_TTL_MS;
     self->cache_bytes_max = GEAK_BROKER_CACHE_BYTES;
+    geak_broker_limits_default (&self->limits);
     s_htab_init (&self->workers);
     s_htab_init (&self->services);
     s_htab_init (&self->requests);
@@ -1000,6 +1133,7 @@ geak_broker_destroy (geak_broker_t **self_p)
             s_request_destroy (self, &req);
         }
         free (worker->implementation);
+        free (worker->abandoned);
         free (worker);
     }
     while (self->service_head) {
@@ -1064,6 +1198,34 @@ geak_broker_set_cache (geak_broker_t *self, size_t entries, int ttl_ms)
     self->cache_max = entries;
     if (ttl_ms >= 0)
         self->cache_ttl_ms = ttl_ms;
+}
+
+void
+geak_broker_limits_default (geak_broker_limits_t *limits)
+{
+    assert (limits);
+    limits->queue_max = 100000;
+    limits->queue_bytes = (size_t) 2 << 30;
+    limits->service_queue_max = 20000;
+    limits->service_queue_bytes = (size_t) 1 << 30;
+    limits->default_deadline_ms = 3600 * 1000;
+    limits->max_run_ms = 0;
+    limits->client_silence_ms = 15000;
+    limits->late_max = 3;
+}
+
+void
+geak_broker_set_cacheable (geak_broker_t *self, geak_broker_cacheable_fn *fn)
+{
+    assert (self);
+    self->cacheable = fn;
+}
+
+void
+geak_broker_set_limits (geak_broker_t *self, const geak_broker_limits_t *limits)
+{
+    assert (self && limits);
+    self->limits = *limits;
 }
 
 geak_rc_t
@@ -1140,6 +1302,9 @@ s_collect (void *arg)
         { "malformed_client", st.malformed_client }, { "malformed_worker", st.malformed_worker },
         { "malformed_other", other }, { "stale_reply", st.stale_replies },
         { "unroutable", st.unroutable }, { "worker_expired", st.workers_expired },
+        { "refused_full", st.refused_full }, { "client_gone", st.dropped_gone },
+        { "running_past_deadline", st.running_expired }, { "worker_late", st.workers_late },
+        { "reply_not_cached", st.not_cached },
     };
     for (size_t i = 0; i < sizeof errors / sizeof errors [0]; i++)
         geak_prom_set_with (m->errors, GEAK_PROM_VALUES (errors [i].name), (double) errors [i].value);
@@ -1187,7 +1352,10 @@ geak_broker_set_metrics (geak_broker_t *self, geak_prom_t *registry)
         GEAK_PROM_LABELS ("service", "state"));
     m->errors = geak_prom_counter (registry, "geak_broker_errors_total",
         "Broker-level errors by class: worker_lost, deadline, malformed_client, "
-        "malformed_worker, malformed_other, stale_reply, unroutable, worker_expired.",
+        "malformed_worker, malformed_other, stale_reply, unroutable, worker_expired, "
+        "refused_full (queue limits), client_gone (queued request of a client that stopped "
+        "resending, dropped), running_past_deadline (taken back from its worker), worker_late "
+        "(disconnected for holding requests too long), reply_not_cached (not an Envelope).",
         GEAK_PROM_LABELS ("class"));
     m->curve_refused = geak_prom_counter (registry, "geak_broker_curve_refused_total",
         "CURVE connections refused: unauthorized_key (ZAP), handshake_failed (plain "

@@ -36,6 +36,27 @@
 
 typedef struct geak_broker_t geak_broker_t;
 
+//  Bounds (0 = no bound). A new request that would overflow a queue is
+//  answered ERROR busy (unless an idle worker takes it at once); a request
+//  without a deadline gets default_deadline_ms; a running request past its
+//  deadline is failed with ERROR deadline and taken back from its worker
+//  (whose late reply is dropped), one running longer than max_run_ms is
+//  handed to another worker (up to max_attempts); a worker that had
+//  late_max requests taken back is disconnected; a queued request whose
+//  client has not resent for client_silence_ms is dropped (a waiting
+//  client resends every GEAK_CLIENT_RETRY_MS).
+typedef struct {
+    size_t queue_max;               //  requests queued, all services (100000)
+    size_t queue_bytes;             //  bytes queued, all services (2 GiB)
+    size_t service_queue_max;       //  per service (20000)
+    size_t service_queue_bytes;     //  per service (1 GiB)
+    int64_t default_deadline_ms;    //  (1 h)
+    int64_t max_run_ms;             //  (0: only the deadline)
+    int64_t client_silence_ms;      //  (15000)
+    int late_max;                   //  (3)
+} geak_broker_limits_t;
+void geak_broker_limits_default (geak_broker_limits_t *limits);
+
 //  Counters since start (monotonic) and current gauges. Safe to read from
 //  any thread (relaxed atomics, so a snapshot is not one instant).
 typedef struct {
@@ -54,6 +75,11 @@ typedef struct {
     uint64_t unroutable;          //  replies to a client that is gone / not writable
     uint64_t workers_expired;     //  workers dropped for silence
     uint64_t workers_registered;  //  READY commands accepted
+    uint64_t refused_full;        //  requests refused: a queue at its limit (ERROR busy)
+    uint64_t dropped_gone;        //  queued requests dropped: their client stopped resending
+    uint64_t running_expired;     //  running requests taken back (deadline or max run time)
+    uint64_t workers_late;        //  workers disconnected for holding requests too long
+    uint64_t not_cached;          //  FINALs forwarded but not cached (not a decodable Envelope)
     uint64_t mmi;                 //  mmi.* requests answered
     //  gauges
     uint64_t queue_depth;         //  requests waiting for a worker
@@ -78,6 +104,12 @@ void geak_broker_destroy (geak_broker_t **self_p);
 void geak_broker_set_heartbeat (geak_broker_t *self, int interval_ms, int liveness);
 void geak_broker_set_max_attempts (geak_broker_t *self, int max_attempts);
 void geak_broker_set_cache (geak_broker_t *self, size_t entries, int ttl_ms);
+void geak_broker_set_limits (geak_broker_t *self, const geak_broker_limits_t *limits);
+//  Which FINAL bodies may be kept for retries (NULL: all). geak-broker keeps
+//  only bodies that decode as an Envelope: a retry of a request whose reply
+//  could not be read reaches a worker again.
+typedef bool (geak_broker_cacheable_fn) (const uint8_t *body, size_t size);
+void geak_broker_set_cacheable (geak_broker_t *self, geak_broker_cacheable_fn *fn);
 
 //  Be a CURVE server (before any bind): start a ZAP handler on the
 //  context (one per context) that admits only the public keys of the

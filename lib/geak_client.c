@@ -6,6 +6,7 @@
 #include "geak_msg.h"
 #include "geak_mdp.h"
 #include "geak_client.h"
+#include "geak_config.h"
 #include "geak_curve.h"
 
 #include <zmq.h>
@@ -17,6 +18,7 @@ typedef struct s_pending_t {
     uint8_t *body;
     size_t size;
     int64_t sent_at;            //  mono ms of the last (re)send
+    int64_t first_sent;         //  mono ms of the first send
     int64_t resend_at;
     bool retried;               //  the last send was a retry (a live broker
                                 //  answers every retry: ACK or FINAL)
@@ -34,6 +36,7 @@ struct geak_client_t {
     void *socket;
     char *endpoint;
     int retry_ms;
+    int silence_ms;             //  a broker silent this long while we wait: it is gone
     s_pending_t *head, *tail;
     size_t pending;
     s_ready_t *ready_head, *ready_tail;
@@ -41,6 +44,7 @@ struct geak_client_t {
     geak_client_partial_fn *partial_fn;
     void *partial_arg;
     uint64_t reconnects;
+    bool silence_logged;
     geak_curve_t *curve;        //  CURVE client settings, or NULL (plain)
 };
 
@@ -100,6 +104,10 @@ geak_client_new (void *ctx, const char *endpoint)
     self->ctx = ctx ? ctx : zmq_ctx_new ();
     self->endpoint = geak_strdup (endpoint);
     self->retry_ms = GEAK_CLIENT_RETRY_MS;
+    self->silence_ms = GEAK_CLIENT_SILENCE_MS;
+    long silence = self->silence_ms;
+    if (geak_config_int ("GEAK_CLIENT_SILENCE_MS", silence, 0, 86400000L, &silence) == GEAK_OK)
+        self->silence_ms = (int) silence;
     self->last_heard = geak_clock_mono_ms ();
     if (self->ctx)
         self->socket = s_open (self);
@@ -163,6 +171,14 @@ geak_client_destroy (geak_client_t **self_p)
 }
 
 void
+geak_client_set_silence (geak_client_t *self, int silence_ms)
+{
+    assert (self);
+    if (silence_ms >= 0)
+        self->silence_ms = silence_ms;
+}
+
+void
 geak_client_set_retry (geak_client_t *self, int retry_ms)
 {
     assert (self);
@@ -208,6 +224,8 @@ s_transmit (geak_client_t *self, s_pending_t *p, int64_t now, bool retry)
     if (!msg)
         return GEAK_E_INVALID;
     p->sent_at = now;
+    if (!p->first_sent)
+        p->first_sent = now;
     p->resend_at = now + self->retry_ms;
     geak_rc_t rc = geak_msg_send (&msg, self->socket, ZMQ_DONTWAIT);
     if (rc == GEAK_E_TIMEOUT)
@@ -310,11 +328,30 @@ s_reply_new (const char *service, const char *id)
     return reply;
 }
 
-//  Give up requests past their deadline: the first one becomes a reply.
+//  Give up requests past their deadline, or every request once the broker
+//  has been silent for silence_ms: the first one becomes a reply.
 static geak_reply_t *
 s_expire (geak_client_t *self)
 {
     int64_t wall = geak_clock_wall_ms ();
+    int64_t now = geak_clock_mono_ms ();
+    for (s_pending_t *p = self->head; p; p = p->next) {
+        int64_t since = p->first_sent > self->last_heard ? p->first_sent : self->last_heard;
+        if (self->silence_ms > 0 && p->first_sent && now - since > self->silence_ms) {
+            geak_reply_t *reply = s_reply_new (p->service, p->id);
+            reply->rc = GEAK_E_TRANSPORT;
+            reply->error = geak_strdupf ("no answer from the broker at %s for %lld s (is it "
+                                         "running? GEAK_CLIENT_SILENCE_MS sets this limit)",
+                                         self->endpoint, (long long) (now - since) / 1000);
+            if (!self->silence_logged) {
+                geak_warn ("client_broker_silent", "endpoint=%s silent_ms=%lld pending=%zu",
+                           self->endpoint, (long long) (now - since), self->pending);
+                self->silence_logged = true;
+            }
+            s_pending_remove (self, p);
+            return reply;
+        }
+    }
     for (s_pending_t *p = self->head; p; p = p->next)
         if (p->deadline_ms && wall >= p->deadline_ms + GEAK_CLIENT_GRACE_MS) {
             geak_reply_t *reply = s_reply_new (p->service, p->id);
@@ -338,6 +375,9 @@ s_next_timer (geak_client_t *self, int64_t now, int64_t cap)
             wait = p->resend_at - now;
         if (p->deadline_ms && p->deadline_ms + GEAK_CLIENT_GRACE_MS - wall < wait)
             wait = p->deadline_ms + GEAK_CLIENT_GRACE_MS - wall;
+        int64_t since = p->first_sent > self->last_heard ? p->first_sent : self->last_heard;
+        if (self->silence_ms > 0 && p->first_sent && since + self->silence_ms + 1 - now < wait)
+            wait = since + self->silence_ms + 1 - now;
     }
     return wait < 0 ? 0 : wait;
 }
@@ -413,6 +453,7 @@ geak_client_recv (geak_client_t *self, geak_reply_t **reply_p, int timeout_ms)
             return (errno == EINTR || errno == ETERM) ? GEAK_E_INTERRUPTED : GEAK_E_TRANSPORT;
         if (msg) {
             self->last_heard = geak_clock_mono_ms ();
+            self->silence_logged = false;
             reply = s_handle (self, msg);
             geak_msg_destroy (&msg);
             if (reply) {

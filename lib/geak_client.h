@@ -26,6 +26,7 @@
 
 #define GEAK_CLIENT_RETRY_MS        2500
 #define GEAK_CLIENT_GRACE_MS        250
+#define GEAK_CLIENT_SILENCE_MS      20000
 #define GEAK_CLIENT_RELATIVE_MAX    1000000000000LL     //  ~2001-09-09 in ms
 
 //  One reply. Caller owns it: geak_reply_destroy.
@@ -57,6 +58,9 @@ void geak_client_destroy (geak_client_t **self_p);
 
 //  Lazy Pirate resend interval (default 2500 ms).
 void geak_client_set_retry (geak_client_t *self, int retry_ms);
+//  How long a silent broker is waited for (default GEAK_CLIENT_SILENCE_MS;
+//  0 = for ever).
+void geak_client_set_silence (geak_client_t *self, int silence_ms);
 void geak_client_set_partial_handler (geak_client_t *self, geak_client_partial_fn *fn, void *arg);
 
 //  Send and wait for the final answer. request_id NULL: a random one.

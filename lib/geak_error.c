@@ -30,6 +30,7 @@ static const struct {
     [GEAK_E_LLM_REFUSED] = { "llm_refused",   "LLM endpoint refused the request (retrying cannot help)" },
     [GEAK_E_FENCED]      = { "fenced",        "another driver holds the run" },
     [GEAK_E_LOST]        = { "store_lost",    "the store lost data this process wrote" },
+    [GEAK_E_BUSY]        = { "busy",          "the broker's queue is full; retry later" },
     [GEAK_E_INTERNAL]    = { "internal",      "internal error" },
 };
 

@@ -29,6 +29,7 @@ typedef enum {
     GEAK_E_LLM_REFUSED,      //  LLM endpoint refused the request; retrying cannot help
     GEAK_E_FENCED,           //  another driver holds the run (a newer lease)
     GEAK_E_LOST,             //  the store lost data this driver wrote
+    GEAK_E_BUSY,             //  the broker's queue is full: retry later
     GEAK_E_INTERNAL,         //  our bug
     GEAK_E__COUNT
 } geak_rc_t;

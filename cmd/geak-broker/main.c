@@ -18,6 +18,7 @@
 #include "geak_log.h"
 #include "geak_config.h"
 #include "geak_broker.h"
+#include "geak_proto.h"
 #include "geak_curve.h"
 #include "geak_http.h"
 #include "geak_prom.h"
@@ -66,11 +67,62 @@ s_usage (FILE *out)
              "usage: geak-broker [--bind ENDPOINT]... [--heartbeat-ms N] [--liveness N]\n"
              "                   [--max-attempts N] [--cache-entries N] [--cache-ttl-ms N]\n"
              "                   [--io-threads N] [--metrics-bind HOST:PORT]\n"
+             "                   [--cache-bodies envelopes|any]\n"
              "env: GEAK_BROKER_BIND (default %s), GEAK_BROKER_HEARTBEAT_MS,\n"
              "     GEAK_BROKER_LIVENESS, GEAK_BROKER_MAX_ATTEMPTS, GEAK_BROKER_IO_THREADS,\n"
+             "     GEAK_BROKER_QUEUE_MAX, GEAK_BROKER_QUEUE_MB, GEAK_BROKER_SERVICE_QUEUE_MAX,\n"
+             "     GEAK_BROKER_SERVICE_QUEUE_MB, GEAK_BROKER_DEFAULT_DEADLINE_MS,\n"
+             "     GEAK_BROKER_MAX_RUN_MS, GEAK_BROKER_CLIENT_SILENCE_MS, GEAK_BROKER_LATE_MAX,\n"
              "     GEAK_METRICS_BIND, GEAK_CURVE_KEY_FILE, GEAK_CURVE_AUTHORIZED_FILE,\n"
              "     GEAK_LOG_LEVEL\n",
              GEAK_DEFAULT_BIND);
+}
+
+//  Replies worth keeping for retries: what a geak service sends
+static bool
+s_is_envelope (const uint8_t *body, size_t size)
+{
+    geak_rc_t rc;
+    Geak__Envelope *env = geak_proto_unpack (body, size, GEAK__ENVELOPE__BODY__NOT_SET, &rc);
+    bool ok = env != NULL;
+    geak_proto_free (&env);
+    return ok;
+}
+
+//  Queue bounds and request limits (geak_broker.h) from GEAK_BROKER_*
+static int
+s_limits_from_env (geak_broker_limits_t *limits)
+{
+    geak_broker_limits_default (limits);
+    long queue_max = (long) limits->queue_max, service_max = (long) limits->service_queue_max;
+    long queue_mb = (long) (limits->queue_bytes >> 20), service_mb = (long) (limits->service_queue_bytes >> 20);
+    long deadline = (long) limits->default_deadline_ms, max_run = (long) limits->max_run_ms;
+    long silence = (long) limits->client_silence_ms, late = limits->late_max;
+    const struct { const char *name; long *value; long max; } vars [] = {
+        { "GEAK_BROKER_QUEUE_MAX", &queue_max, 100000000 },
+        { "GEAK_BROKER_QUEUE_MB", &queue_mb, 1 << 20 },
+        { "GEAK_BROKER_SERVICE_QUEUE_MAX", &service_max, 100000000 },
+        { "GEAK_BROKER_SERVICE_QUEUE_MB", &service_mb, 1 << 20 },
+        { "GEAK_BROKER_DEFAULT_DEADLINE_MS", &deadline, 7L * 86400000L },
+        { "GEAK_BROKER_MAX_RUN_MS", &max_run, 7L * 86400000L },
+        { "GEAK_BROKER_CLIENT_SILENCE_MS", &silence, 86400000L },
+        { "GEAK_BROKER_LATE_MAX", &late, 1000 },
+    };
+    for (size_t i = 0; i < sizeof vars / sizeof vars [0]; i++)
+        if (geak_config_int (vars [i].name, *vars [i].value, 0, vars [i].max, vars [i].value) != GEAK_OK) {
+            fprintf (stderr, "geak-broker: %s must be an integer in [0, %ld] (0: no bound)\n",
+                     vars [i].name, vars [i].max);
+            return 1;
+        }
+    limits->queue_max = (size_t) queue_max;
+    limits->queue_bytes = (size_t) queue_mb << 20;
+    limits->service_queue_max = (size_t) service_max;
+    limits->service_queue_bytes = (size_t) service_mb << 20;
+    limits->default_deadline_ms = deadline;
+    limits->max_run_ms = max_run;
+    limits->client_silence_ms = silence;
+    limits->late_max = (int) late;
+    return 0;
 }
 
 int
@@ -79,6 +131,7 @@ main (int argc, char *argv [])
     geak_log_init ("broker");
     long heartbeat_ms, liveness, max_attempts, io_threads;
     long cache_entries = GEAK_BROKER_CACHE_ENTRIES, cache_ttl_ms = GEAK_BROKER_CACHE_TTL_MS;
+    bool cache_any = false;
     if (geak_config_int ("GEAK_BROKER_HEARTBEAT_MS", GEAK_BROKER_HEARTBEAT_MS, 1, 3600000, &heartbeat_ms)
     ||  geak_config_int ("GEAK_BROKER_LIVENESS", GEAK_BROKER_LIVENESS, 1, 1000, &liveness)
     ||  geak_config_int ("GEAK_BROKER_MAX_ATTEMPTS", GEAK_BROKER_MAX_ATTEMPTS, 1, 1000, &max_attempts)
@@ -132,6 +185,14 @@ main (int argc, char *argv [])
         if (strcmp (arg, "--cache-entries") == 0) {
             if (!geak_config_option_long ("geak-broker", arg, value, 0, 10000000, &cache_entries))
                 return 2;
+        }
+        else
+        if (strcmp (arg, "--cache-bodies") == 0) {
+            if (strcmp (value, "any") != 0 && strcmp (value, "envelopes") != 0) {
+                fprintf (stderr, "geak-broker: --cache-bodies takes envelopes or any\n");
+                return 2;
+            }
+            cache_any = strcmp (value, "any") == 0;
         }
         else
         if (strcmp (arg, "--cache-ttl-ms") == 0) {
@@ -216,6 +277,14 @@ main (int argc, char *argv [])
     geak_broker_set_heartbeat (s_broker, (int) heartbeat_ms, (int) liveness);
     geak_broker_set_max_attempts (s_broker, (int) max_attempts);
     geak_broker_set_cache (s_broker, (size_t) cache_entries, (int) cache_ttl_ms);
+    if (!cache_any)
+        geak_broker_set_cacheable (s_broker, s_is_envelope);
+    geak_broker_limits_t limits;
+    if (s_limits_from_env (&limits) != 0) {
+        exit_code = 2;
+        goto done;
+    }
+    geak_broker_set_limits (s_broker, &limits);
     for (int i = 0; i < nbinds; i++) {
         if (geak_broker_bind (s_broker, binds [i]) != GEAK_OK) {
             exit_code = 1;

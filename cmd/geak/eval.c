@@ -384,6 +384,12 @@ s_take_reply (item_t *item, geak_reply_t *reply)
     s_answer_open (&answer, reply);
     if (answer.kind == ANSWER_RESULT)
         item->verdict = s_verdict_result (item, answer.env->eval_result);
+    else
+    if (answer.kind == ANSWER_FAILED) {
+        //  the transport gave up (broker gone, deadline, worker lost): not a verdict at all
+        item->verdict = s_verdict_error (item, "not_evaluated", answer.why);
+        cJSON_AddStringToObject (item->verdict, "error_code", geak_rc_name (reply->rc));
+    }
     else {
         //  a failed transport (timeout, worker lost) or a reply we cannot
         //  use: our fault, not the candidate's
@@ -742,7 +748,7 @@ geak_cmd_eval (int argc, char **argv)
                 continue;
             geak_rc_t rc = s_send_one (client, item, timeout_ms, correctness);
             if (rc != GEAK_OK) {
-                item->verdict = s_verdict_error (item, "harness_error", geak_rc_str (rc));
+                item->verdict = s_verdict_error (item, "not_evaluated", geak_rc_str (rc));
                 done++;
             }
         }
@@ -787,10 +793,28 @@ geak_cmd_eval (int argc, char **argv)
             s_check_set (&checks [c], "unchecked", "no answer");
     for (int i = 0; i < n; i++) {
         if (!items [i].verdict)
-            items [i].verdict = s_verdict_error (&items [i], "harness_error", "no answer");
+            items [i].verdict = s_verdict_error (&items [i], "not_evaluated", "no answer");
         cJSON_AddStringToObject (items [i].verdict, "task_status",
                                  items [i].check >= 0 ? checks [items [i].check].status
                                                       : "unchecked");
+    }
+
+    //  candidates the transport could not evaluate make the command fail
+    int unevaluated = 0;
+    const char *first_why = NULL;
+    for (int i = 0; i < n; i++) {
+        const cJSON *cls = cJSON_GetObjectItem (items [i].verdict, "error_class");
+        if (cJSON_IsString (cls) && strcmp (cls->valuestring, "not_evaluated") == 0) {
+            if (!unevaluated++) {
+                const cJSON *why = cJSON_GetObjectItem (items [i].verdict, "message");
+                first_why = cJSON_IsString (why) ? why->valuestring : "?";
+            }
+        }
+    }
+    if (unevaluated) {
+        fprintf (stderr, "geak eval: %d of %d candidates were not evaluated (not a verdict on them): "
+                 "%s\n", unevaluated, n, first_why);
+        exit_code = 1;
     }
 
     //  verdicts in input order, then the summary

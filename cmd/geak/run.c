@@ -416,12 +416,19 @@ geak_cmd_run (int argc, char **argv)
         fprintf (stderr, "geak run: cannot connect to %s\n", endpoint);
         goto done;
     }
+    if (!standalone && standalone_service_workers (run.client, GEAK_SERVICE_EVALUATOR) < 0) {
+        //  a broker that does not answer is an error in seconds, not a wait
+        fprintf (stderr, "geak run: no broker answers at %s (2 s); start one (geak-broker), fix "
+                 "--broker / GEAK_BROKER, or use --standalone\n", endpoint);
+        goto done;
+    }
     run_refresh_workers (&run, true);
 
     if (!resume) {
         if (run_selfcheck (&run) != 0) {
             fprintf (stderr, "geak run: %s during the self-check; the run was not created\n",
-                     run_interrupted ? "interrupted" : "the client failed");
+                     run_interrupted ? "interrupted" : run.stop_reason ? run.stop_reason
+                                                     : "the client failed");
             exit_code = run_interrupted ? 130 : 1;
             goto done;
         }

@@ -13,6 +13,7 @@
 #define EVAL_SLACK_MS       60000
 #define STATS_EVERY_MS      2000
 #define WORKER_FACTOR       2           //  in flight per registered worker
+#define NO_WORKER_WARN_MS   30000       //  work waiting, no worker: warn after this
 #define TRANSPORT_TRIES     8           //  transport failures of one step before giving up
 #define REDO_TRIES          3           //  answers redone (llm error, harness_error)
 #define BACKOFF_MS          250
@@ -98,6 +99,46 @@ s_limit (const run_t *run, int svc)
     return by_workers < run->concurrency ? by_workers : run->concurrency;
 }
 
+//  A service with work waiting and no worker registered: warn after
+//  NO_WORKER_WARN_MS, stop the run (resumable) after GEAK_RUN_NO_WORKER_MS
+static void
+s_watch_workers (run_t *run, int64_t now)
+{
+    long limit = 120000;
+    if (geak_config_int ("GEAK_RUN_NO_WORKER_MS", limit, 1000, 86400000L, &limit) != GEAK_OK)
+        limit = 120000;
+    for (int i = 0; i < RUN_SVC_COUNT; i++) {
+        bool wanted = false;
+        for (size_t k = 0; k < run->nlin && !wanted; k++)
+            wanted = run->lin [k].st == RUN_WAIT && run->lin [k].svc == i;
+        for (size_t k = 0; run->checks && k < run->cfg->ntasks && !wanted; k++)
+            wanted = i == RUN_SVC_EVAL && run->checks [k].st == RUN_WAIT;
+        if (!wanted || run->workers [i] > 0) {
+            run->no_worker_since [i] = 0;
+            run->no_worker_warned [i] = false;
+            continue;
+        }
+        if (!run->no_worker_since [i])
+            run->no_worker_since [i] = now;
+        int64_t for_ms = now - run->no_worker_since [i];
+        if (for_ms >= (NO_WORKER_WARN_MS < limit / 2 ? NO_WORKER_WARN_MS : limit / 2)
+        &&  !run->no_worker_warned [i]) {
+            run->no_worker_warned [i] = true;
+            geak_warn ("run_no_worker", "run=%s service=%s waited_s=%lld note=\"work is waiting and "
+                       "no %s worker is registered at the broker; the run stops after %ld s\"",
+                       run->cfg->run_id, s_services [i], (long long) for_ms / 1000, s_services [i],
+                       limit / 1000);
+        }
+        if (for_ms >= limit) {
+            char why [256];
+            snprintf (why, sizeof why, "no %s worker has been registered at the broker for %lld s "
+                      "(GEAK_RUN_NO_WORKER_MS); start one and resume", s_services [i],
+                      (long long) for_ms / 1000);
+            run_stop (run, why);
+        }
+    }
+}
+
 void
 run_refresh_workers (run_t *run, bool force)
 {
@@ -111,6 +152,7 @@ run_refresh_workers (run_t *run, bool force)
     for (int i = 0; i < RUN_SVC_COUNT; i++)
         run->workers [i] = standalone_stats_workers (stats, s_services [i]);
     cJSON_Delete (stats);
+    s_watch_workers (run, now);
 }
 
 static int64_t
@@ -760,6 +802,11 @@ s_on_reply (run_t *run, geak_reply_t *reply)
     }
     run->inflight [l->svc]--;
     l->st = RUN_IDLE;
+    if (reply->rc == GEAK_E_TRANSPORT) {
+        //  the client gave the broker up (silent): every request would meet it
+        run_stop (run, reply->error ? reply->error : "the broker stopped answering");
+        return;
+    }
     if (reply->rc != GEAK_OK) {
         //  the broker or the transport gave up: never the candidate's fault
         if (l->selfcheck && l->tries + 1 >= 3) {
@@ -908,7 +955,7 @@ run_selfcheck (run_t *run)
         geak_warn ("run_no_evaluator", "run=%s note=\"no evaluator is registered at the broker yet: "
                    "the self-check waits for one\"", run->cfg->run_id);
     size_t done = 0;
-    while (done < n && !run_interrupted) {
+    while (done < n && !run_interrupted && !run->stop_reason) {
         run_refresh_workers (run, false);
         done = 0;
         for (size_t i = 0; i < n; i++) {
@@ -941,7 +988,7 @@ run_selfcheck (run_t *run)
     }
     free (run->checks);
     run->checks = NULL;
-    return run_interrupted ? -1 : 0;
+    return run_interrupted ? -1 : run->stop_reason ? -2 : 0;
 }
 
 //  Keep the run's lease; a lost or taken lease stops the run

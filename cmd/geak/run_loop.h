@@ -60,6 +60,8 @@ typedef struct {
     bool progress_shown;
     char *stop_reason;              //  owned; set: the whole run stops (run_stop)
     char *first_stuck;              //  owned; why the first lineage got stuck
+    int64_t no_worker_since [RUN_SVC_COUNT];    //  mono ms; 0: a worker is there (or no work)
+    bool no_worker_warned [RUN_SVC_COUNT];
     uint64_t lease_token;           //  0: none taken (yet)
     long lease_ttl_ms;
     int64_t lease_renew_at;         //  monotonic ms
@@ -80,8 +82,8 @@ void run_stop (run_t *run, const char *why);
 //  Re-read the registered workers per service (every 2 s unless force).
 void run_refresh_workers (run_t *run, bool force);
 //  Self-check every task of cfg through the evaluators; fills task status
-//  and reason ("unchecked" when the evaluator cannot say). 0, or -1 when
-//  interrupted or the client failed.
+//  and reason ("unchecked" when the evaluator cannot say). 0, -1 when
+//  interrupted or the client failed, -2 when run_stop was called.
 int run_selfcheck (run_t *run);
 //  Drive every lineage until each is RUN_DONE or RUN_STUCK. 0, -1 when
 //  interrupted or the client failed, -2 when run_stop was called.

@@ -73,14 +73,14 @@ class World:
         self.redis.p.wait(timeout=20)
         self.redis.log.close()
 
-    def run(self, run_id, *args, resume=False):
+    def run(self, run_id, *args, resume=False, env=None):
         cmd = [GEAK, "run", "--broker", self.endpoint]
         cmd += ["--resume", run_id] if resume else ["--tasks", str(self.tasks), "--run-id", run_id,
                                                       "--k", str(K), "--iterations", str(N)]
         self.seq += 1
         err = open(self.logs / f"run-{run_id}-{self.seq}.log", "wb")
         p = subprocess.Popen([*cmd, *args], stdout=subprocess.PIPE, stderr=err, cwd=ROOT,
-                             env=dict(os.environ, **self.env))
+                             env=dict(os.environ, **self.env, **(env or {})))
         p.err_path = err.name
         return p
 
@@ -210,3 +210,58 @@ def test_require_durable_refuses_a_redis_without_aof(world):
     rc, summary, log = w.finish(w.run("t-durable", "--require-durable"))
     assert rc == 1 and "error: Redis runs without AOF" in log, log[-2000:]
     assert w.store.cmd("EXISTS", "geak:run:t-durable") == "0"
+
+
+# ------------------------------------------------------------------ dead endpoints
+
+def test_a_broker_lost_for_good_mid_scan_stops_the_run_resumable(world):
+    w = world
+    run = "t-nobroker"
+    p = w.run(run)
+    wait_until(lambda: w.attempts(run) >= 2 or p.poll() is not None, timeout=120, interval=0.05,
+               what="a few attempts")
+    assert p.poll() is None
+    port = int(w.endpoint.rsplit(":", 1)[1])
+    w.broker.p.send_signal(signal.SIGKILL)
+    w.broker.p.wait()
+    t0 = time.monotonic()
+    rc, summary, log = w.finish(p, timeout=90)
+    took = time.monotonic() - t0
+    assert rc == 1 and summary["status"] == "failed", (summary, log[-3000:])
+    assert took < 45, took                                    # 20 s of silence, not for ever
+    assert f"no answer from the broker at {w.endpoint}" in log
+    assert "level=warn" in log and "event=client_broker_silent" in log
+    assert w.store.status(run) == "failed"
+    # the broker comes back where the workers look for it: the run resumes and ends
+    w.broker, _ = start_broker(w.logs, port=port)
+    wait_until(lambda: "workers\":" in w.geak("stats", "--broker", w.endpoint).stdout,
+               timeout=30, what="broker stats")
+    rc, summary, log = w.finish(w.run(run, resume=True))
+    assert rc == 0 and summary["status"] == "done", log[-3000:]
+    assert audit(w.store, run, TASKS, K, N)["problems"] == []
+
+
+def test_no_broker_at_the_endpoint_fails_in_seconds(world):
+    w = world
+    dead = f"tcp://127.0.0.1:{free_port()}"
+    t0 = time.monotonic()
+    p = subprocess.run([GEAK, "run", "--broker", dead, "--tasks", str(w.tasks), "--run-id", "t-dead",
+                        "--k", "1", "--iterations", "1"], capture_output=True, text=True, timeout=60,
+                       cwd=ROOT, env=dict(os.environ, **w.env))
+    assert p.returncode == 1 and time.monotonic() - t0 < 10, p.stderr[-2000:]
+    assert f"no broker answers at {dead}" in p.stderr
+    assert w.store.cmd("EXISTS", "geak:run:t-dead") == "0"
+
+
+def test_a_service_without_workers_stops_the_run_after_its_limit(world):
+    w = world
+    for proc in w.procs:
+        if "optimizer" in proc.args[0]:
+            proc.stop()
+    run = "t-noopt"
+    t0 = time.monotonic()
+    rc, summary, log = w.finish(w.run(run, env={"GEAK_RUN_NO_WORKER_MS": "4000"}), timeout=120)
+    assert rc == 1 and summary["status"] == "failed", (summary, log[-3000:])
+    assert "no geak.optimizer worker has been registered at the broker for" in log
+    assert time.monotonic() - t0 < 60
+    assert "failed" == w.store.status(run)

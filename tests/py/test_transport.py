@@ -48,7 +48,7 @@ def child_env():
 class Proc:
     """A child process whose stdout lines are collected by a reader thread."""
 
-    def __init__(self, args, logdir, name):
+    def __init__(self, args, logdir, name, env=None):
         self.name = name
         self.args = args
         self.lines = queue.Queue()
@@ -56,7 +56,7 @@ class Proc:
         self.stderr_path = os.path.join(logdir, f"{name}.stderr")
         self.stderr = open(self.stderr_path, "w")
         self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.stderr,
-                                  text=True, env=child_env(), cwd=ROOT)
+                                  text=True, env=dict(child_env(), **(env or {})), cwd=ROOT)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -124,8 +124,8 @@ class Proc:
 def procs(tmp_path):
     started = []
 
-    def spawn(args, name):
-        p = Proc(args, str(tmp_path), name)
+    def spawn(args, name, env=None):
+        p = Proc(args, str(tmp_path), name, env)
         started.append(p)
         return p
 
@@ -137,8 +137,10 @@ def procs(tmp_path):
         p.stderr.close()
 
 
-def start_broker(spawn, port, *extra, name="broker"):
-    b = spawn([BROKER, "--bind", f"tcp://127.0.0.1:{port}", *HB, *extra], name)
+def start_broker(spawn, port, *extra, name="broker", env=None, cache="any"):
+    # the echo bodies are not Envelopes: keep them for retries all the same
+    b = spawn([BROKER, "--bind", f"tcp://127.0.0.1:{port}", *HB, "--cache-bodies", cache, *extra],
+              name, env)
     b.wait_line(r"^broker_ready endpoint=tcp://127\.0\.0\.1:%d$" % port)
     return b
 
@@ -152,9 +154,9 @@ def client_args(port, *extra):
     return [CLIENT, "--endpoint", f"tcp://127.0.0.1:{port}", *extra]
 
 
-def run_client(port, *extra, timeout=30):
+def run_client(port, *extra, timeout=30, env=None):
     p = subprocess.run(client_args(port, *extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       text=True, env=child_env(), cwd=ROOT, timeout=timeout)
+                       text=True, env=dict(child_env(), **(env or {})), cwd=ROOT, timeout=timeout)
     assert p.returncode == 0, p.stderr[-3000:]
     return [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
 
@@ -323,3 +325,101 @@ def test_retried_request_id_is_executed_once(procs):
     executed = [x for x in worker.all_lines() if x.startswith("got idem-0 ")]
     assert len(executed) == 1, executed
     assert broker.stop() == 0, broker.tail()
+
+
+# ------------------------------------------------------------------ bounds and deadlines
+
+def test_a_hung_worker_that_heartbeats_loses_its_request_at_the_deadline(procs):
+    port = free_port()
+    broker = start_broker(procs, port)
+    hung = start_worker(procs, port, "hung", 4000)            # keeps heartbeating (its actor thread)
+    wait_workers(port, 1)
+    t0 = time.monotonic()
+    lines = run_client(port, "-n", "1", "--prefix", "stuck", "--deadline-ms", "1500",
+                       "--retry-ms", "300")
+    took = time.monotonic() - t0
+    got = replies(lines)
+    assert len(got) == 1 and got[0]["code"] == "deadline", got
+    assert took < 3.5, took                                   # not the worker's 4 s
+    s = stats(port)
+    assert s["running_expired"] == 1 and s["running"] == 0, s
+    # its late answer is dropped; then it is free again and serves the next request
+    hung.wait_line(r"^got stuck-0 ")
+    wait_until("the late reply dropped", lambda: stats(port)["stale_replies"] >= 1, timeout=10)
+    lines = run_client(port, "-n", "1", "--prefix", "after", "--deadline-ms", "20000")
+    assert replies(lines)[0]["status"] == "ok"
+    assert broker.stop() == 0, broker.tail()
+
+
+def test_a_request_past_the_longest_run_moves_to_another_worker(procs):
+    port = free_port()
+    broker = start_broker(procs, port, env={"GEAK_BROKER_MAX_RUN_MS": "800"})
+    slow = start_worker(procs, port, "slow", 10000)
+    wait_workers(port, 1)
+    fast = start_worker(procs, port, "fast", 0)
+    wait_workers(port, 2)
+    t0 = time.monotonic()
+    lines = run_client(port, "-n", "1", "--prefix", "moved", "--deadline-ms", "20000",
+                       "--retry-ms", "300")
+    got = replies(lines)
+    assert got[0]["status"] == "ok" and got[0]["worker"] == "fast", got
+    assert time.monotonic() - t0 < 5
+    slow.wait_line(r"^got moved-0 ")
+    s = stats(port)
+    assert s["running_expired"] == 1 and s["requeued"] >= 1, s
+    assert broker.stop() == 0, broker.tail()
+
+
+def test_queue_bounds_refuse_with_busy_and_no_deadline_gets_a_default(procs):
+    port = free_port()
+    broker = start_broker(procs, port, env={"GEAK_BROKER_SERVICE_QUEUE_MAX": "5",
+                                            "GEAK_BROKER_DEFAULT_DEADLINE_MS": "1500"})
+    t0 = time.monotonic()
+    # nobody serves it: 5 wait (and expire at the broker's default deadline), 3 are refused
+    lines = run_client(port, "--service", "nobody.home", "-n", "8", "--window", "8",
+                       "--deadline-ms", "0", "--retry-ms", "300", timeout=60)
+    codes = sorted(r["code"] for r in replies(lines))
+    assert codes == ["busy"] * 3 + ["deadline"] * 5, codes
+    assert time.monotonic() - t0 < 10
+    s = stats(port)
+    assert s["refused_full"] >= 3 and s["queue_depth"] == 0, s
+    assert broker.stop() == 0, broker.tail()
+
+
+def test_queued_requests_of_a_client_that_has_gone_are_dropped(procs):
+    port = free_port()
+    broker = start_broker(procs, port, env={"GEAK_BROKER_CLIENT_SILENCE_MS": "1000"})
+    client = procs(client_args(port, "--service", "nobody.home", "-n", "50", "--window", "50",
+                               "--deadline-ms", "0", "--retry-ms", "300"), "client")
+    wait_until("50 queued", lambda: stats(port)["queue_depth"] == 50, timeout=20)
+    client.kill9()
+    s = wait_until("dropped", lambda: (lambda x: x if x["queue_depth"] == 0 else None)(stats(port)),
+                   timeout=10)
+    assert s["dropped_gone"] == 50, s
+    assert broker.stop() == 0, broker.tail()
+
+
+def test_a_reply_that_is_not_an_envelope_is_not_cached(procs):
+    port = free_port()
+    broker = start_broker(procs, port, cache="envelopes")
+    worker = start_worker(procs, port, "raw", 0)
+    wait_workers(port, 1)
+    lines = run_client(port, "-n", "1", "--prefix", "garbage", "--deadline-ms", "20000", "--repeat")
+    assert [r["status"] for r in replies(lines)] == ["ok", "ok"]
+    s = stats(port)
+    assert s["not_cached"] == 2 and s["cache_hits"] == 0, s
+    assert worker.stop() == 0, worker.tail()
+    executed = [x for x in worker.all_lines() if x.startswith("got garbage-0 ")]
+    assert len(executed) == 2, executed                       # asked again, not answered from cache
+    assert broker.stop() == 0, broker.tail()
+
+
+def test_a_silent_broker_fails_the_client_naming_the_endpoint(procs):
+    port = free_port()                                        # nothing listens there
+    t0 = time.monotonic()
+    lines = run_client(port, "-n", "1", "--deadline-ms", "0", "--retry-ms", "300",
+                       env={"GEAK_CLIENT_SILENCE_MS": "1500"})
+    got = replies(lines)
+    assert len(got) == 1 and got[0]["code"] == "transport", got
+    assert f"no answer from the broker at tcp://127.0.0.1:{port}" in got[0]["error"]
+    assert time.monotonic() - t0 < 6
