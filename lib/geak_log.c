@@ -36,8 +36,16 @@ geak_log_init (const char *service)
     if (service)
         snprintf (s_service, sizeof s_service, "%s", service);
     const char *level = getenv ("GEAK_LOG_LEVEL");
-    if (level)
+    if (level && *level) {
         geak_log_level_current = geak_log_level_parse (level);
+        const char *known [] = { "debug", "info", "warn", "error", "off" };
+        bool ok = false;
+        for (size_t i = 0; i < sizeof known / sizeof known [0]; i++)
+            ok = ok || strcmp (level, known [i]) == 0;
+        if (!ok)
+            geak_log_emit (GEAK_LOG_WARN, "log_level_unknown", "value=\"%.40s\" using=info "
+                           "known=\"debug info warn error off\"", level);
+    }
 }
 
 void

@@ -78,6 +78,15 @@ geak_role_new (const char *role, const char *implementation, int argc, char **ar
     if (!self->use_store && (geak_config_str ("GEAK_REDIS_HOST", NULL)
                             || geak_config_str ("GEAK_REDIS_PORT", NULL)))
         self->use_store = true;
+    long port = 0;
+    if (self->use_store && !self->redis_host
+    &&  geak_config_int ("GEAK_REDIS_PORT", 6379, 1, 65535, &port) != GEAK_OK) {
+        //  a store named but unusable is a configuration error now, not a warning later
+        fprintf (stderr, "geak-%s: GEAK_REDIS_PORT must be a port number in [1, 65535]\n", role);
+        *rc = GEAK_E_CONFIG;
+        geak_role_destroy (&self);
+        return NULL;
+    }
     if (want_llm) {
         self->llm = geak_llm_new_from_env (rc);
         self->choices = geak_choices_new ();

@@ -24,6 +24,7 @@
     processes from the directory of this binary, waits until all N workers
     are registered (polling mmi.stats, bounded), and stops them at the end. */
 #include "geak_prelude.h"
+#include <sys/stat.h>
 #include "geak_client.h"
 #include "geak_config.h"
 #include "geak_log.h"
@@ -80,6 +81,8 @@ s_json_str (const cJSON *obj, const char *name)
     }
     return NULL;
 }
+
+#define GEAK_EVAL_CODE_MAX (8u * 1024u * 1024u)     //  the wire's bound (geak_proto.c)
 
 //  Read all lines; returns the count or -1 when the file cannot be read
 static int
@@ -150,6 +153,12 @@ s_read_candidates (const char *path, item_t **items_p)
         item->code = code ? code : reply ? reply : geak_strdup ("");
         if (code && reply)
             free (reply);
+        if (!item->input_error && strlen (item->code) > GEAK_EVAL_CODE_MAX) {
+            char why [160];
+            snprintf (why, sizeof why, "the code is %zu bytes; a candidate holds at most %u MiB",
+                      strlen (item->code), GEAK_EVAL_CODE_MAX >> 20);
+            item->input_error = geak_strdup (why);
+        }
         cJSON_Delete (obj);
     }
     free (line);
@@ -651,9 +660,20 @@ geak_cmd_eval (int argc, char **argv)
         return 2;
     }
     item_t *items = NULL;
+    struct stat st;
+    if (strcmp (candidates, "-") != 0 && stat (candidates, &st) == 0 && S_ISDIR (st.st_mode)) {
+        fprintf (stderr, "geak eval: %s is a directory; --candidates takes a JSONL file (one "
+                 "candidate per line)\n", candidates);
+        return 1;
+    }
     int n = s_read_candidates (candidates, &items);
     if (n < 0) {
-        fprintf (stderr, "geak eval: cannot read %s\n", candidates);
+        fprintf (stderr, "geak eval: cannot read %s: %s\n", candidates, strerror (errno));
+        return 1;
+    }
+    if (n == 0) {
+        fprintf (stderr, "geak eval: %s holds no candidates\n", candidates);
+        s_items_free (items, n);
         return 1;
     }
     int64_t t0 = geak_clock_mono_ms ();

@@ -170,14 +170,18 @@ s_default_run_id (char *buf, size_t size)
 }
 
 static bool
-s_parse_uint (const char *text, long min, long max, uint32_t *value)
+s_parse_uint_named (const char *option, const char *text, long min, long max, uint32_t *value)
 {
     long v;
-    if (geak_config_parse_long (text, min, max, &v) != GEAK_OK)
+    if (geak_config_parse_long (text, min, max, &v) != GEAK_OK) {
+        fprintf (stderr, "geak run: %s %.40s: expected an integer in [%ld, %ld]\n", option, text,
+                 min, max);
         return false;
+    }
     *value = (uint32_t) v;
     return true;
 }
+#define s_parse_uint(text, min, max, value) s_parse_uint_named (arg, text, min, max, value)
 
 static bool
 s_parse_price (const char *text, double *value)

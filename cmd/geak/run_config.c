@@ -85,6 +85,16 @@ s_task_read (run_task_t *task)
     char *text = geak_read_file (path, TASK_FILE_MAX, &size);
     cJSON *json = text ? cJSON_Parse (text) : NULL;
     if (!cJSON_IsObject (json)) {
+        struct stat st;
+        if (stat (path, &st) != 0)
+            geak_warn ("run_task_unreadable", "path=%s why=\"%s\"", path, strerror (errno));
+        else
+        if ((uint64_t) st.st_size > TASK_FILE_MAX)
+            geak_warn ("run_task_unreadable", "path=%s why=\"%lld bytes; a task.json holds at most "
+                       "%u MiB\"", path, (long long) st.st_size, TASK_FILE_MAX >> 20);
+        else
+            geak_warn ("run_task_unreadable", "path=%s why=\"%s\"", path,
+                       text ? "not a JSON object" : "cannot be read");
         cJSON_Delete (json);
         free (text);
         return false;

@@ -287,10 +287,13 @@ s_store_put (run_t *run, run_lineage_t *l, Geak__Attempt *attempt)
         return;
     }
     if (rc != GEAK_OK) {
-        char why [256];
-        snprintf (why, sizeof why, "store: %s %s", geak_rc_name (rc), geak_store_last_error (run->store));
+        char why [700];
+        snprintf (why, sizeof why, "store: %s: %s", geak_rc_name (rc), geak_store_last_error (run->store));
         s_attempt_free (&attempt);
         run_lineage_stuck (run, l, why);
+        if (rc == GEAK_E_STORE)
+            //  Redis refused the write (OOM, READONLY, ...): every lineage's write would be
+            run_stop (run, why);
         return;
     }
     uint32_t iteration = attempt->candidate->lineage->iteration;

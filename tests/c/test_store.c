@@ -697,17 +697,15 @@ test_timeout_reissue (void)
     CHECK (geak_store_ping (store) == GEAK_OK);
     uint64_t before = geak_store_reconnects (store);
 
+    //  CLIENT PAUSE answers once the pause is in force: every command after it
+    //  waits 800 ms, longer than the store's 200 ms timeout, however loaded the
+    //  machine is (a DEBUG SLEEP sent just before could still run second)
     redisContext *blocker = s_raw (s_port);
-    redisAppendCommand (blocker, "DEBUG SLEEP 0.8");
-    int done = 0;
-    while (!done && redisBufferWrite (blocker, &done) == REDIS_OK)
-        ;
+    redisReply *paused = redisCommand (blocker, "CLIENT PAUSE 800 ALL");
+    REQUIRE (paused && paused->type == REDIS_REPLY_STATUS);
+    freeReplyObject (paused);
     CHECK (geak_store_blob_put (store, "after-sleep", "v1", 2) == GEAK_OK);
     CHECK (geak_store_reconnects (store) > before);
-    void *reply = NULL;
-    redisGetReply (blocker, &reply);      //  drain the sleep's +OK
-    if (reply)
-        freeReplyObject (reply);
     void *data = NULL;
     size_t size = 0;
     CHECK (geak_store_blob_get (store, "after-sleep", &data, &size) == GEAK_OK);
@@ -716,17 +714,12 @@ test_timeout_reissue (void)
 
     //  A non-idempotent increment whose outcome is unknown is reported,
     //  not re-issued; the connection is usable afterwards
-    redisAppendCommand (blocker, "DEBUG SLEEP 0.8");
-    done = 0;
-    while (!done && redisBufferWrite (blocker, &done) == REDIS_OK)
-        ;
+    paused = redisCommand (blocker, "CLIENT PAUSE 800 ALL");
+    REQUIRE (paused && paused->type == REDIS_REPLY_STATUS);
+    freeReplyObject (paused);
     int64_t value = -1;
     CHECK (geak_store_run_counter_incr (store, "run-timeout", "n", 1, &value) == GEAK_E_STORE_CONN);
     CHECK (value == -1);
-    reply = NULL;
-    redisGetReply (blocker, &reply);
-    if (reply)
-        freeReplyObject (reply);
     redisFree (blocker);
     CHECK (geak_store_run_counter_incr (store, "run-timeout", "n", 1, &value) == GEAK_OK);
     CHECK (value == 1 || value == 2);

@@ -268,6 +268,34 @@ def test_bad_usage_and_existing_run(world):
 
 # ------------------------------------------------------------------ resume
 
+def test_bad_inputs_get_messages_that_name_the_problem(world, tmp_path):
+    w = world
+    env = dict(os.environ, **w.env)
+    def geak(*args, extra=None):
+        return subprocess.run([GEAK, *args], capture_output=True, text=True, timeout=60, cwd=ROOT,
+                              env=dict(env, **(extra or {})))
+    p = geak("run", "--broker", w.endpoint, "--tasks", str(w.tasks), "--k", "1000000", "--iterations", "1")
+    assert p.returncode == 2 and "--k 1000000: expected an integer in [1, 10000]" in p.stderr
+    p = geak("status", extra={"GEAK_LOG_LEVEL": "garbage"})
+    assert "event=log_level_unknown" in p.stderr and 'value="garbage"' in p.stderr
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    p = geak("eval", "--broker", w.endpoint, "--candidates", str(empty), "--tasks", str(w.tasks))
+    assert p.returncode == 1 and "holds no candidates" in p.stderr
+    p = geak("eval", "--broker", w.endpoint, "--candidates", str(tmp_path), "--tasks", str(w.tasks))
+    assert p.returncode == 1 and "is a directory" in p.stderr
+    big = tmp_path / "big.jsonl"
+    big.write_text(json.dumps({"id": "huge", "task": "gelu", "code": "x = 1\n" * (2 << 20)}) + "\n")
+    p = geak("eval", "--broker", w.endpoint, "--candidates", str(big), "--tasks", str(w.tasks),
+             "--no-selfcheck")
+    verdict = json.loads(p.stdout.splitlines()[0])
+    assert verdict["error_class"] == "invalid_input" and "at most 8 MiB" in verdict["message"], verdict
+    r = subprocess.run([os.path.join(BIN, "geak-generator"), "--broker", w.endpoint], capture_output=True,
+                       text=True, timeout=30, env=dict(env, GEAK_REDIS_PORT="abc", GEAK_LLM_PROVIDER="replay",
+                                                       GEAK_LLM_REPLAY=str(empty)))
+    assert r.returncode != 0 and "GEAK_REDIS_PORT must be a port number" in r.stderr, r.stderr[-2000:]
+
+
 def test_resume_after_kill_9_of_geak_run(world):
     w = world
     slow = {"kind": "reply", "delay": 0.3}
