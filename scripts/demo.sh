@@ -47,7 +47,7 @@ if ! python3 -c 'import torch; raise SystemExit(0 if torch.cuda.is_available() e
     echo "demo: no GPU here: the evaluator runs Triton's interpreter (correctness only, no timings)"
 fi
 
-redis-server --port "$REDIS_PORT" --save '' --appendonly no --dir "$WORK" >"$WORK/redis.log" 2>&1 & PIDS+=($!)
+redis-server --port "$REDIS_PORT" --save '' --appendonly yes --dir "$WORK" >"$WORK/redis.log" 2>&1 & PIDS+=($!)
 "$BIN/geak-broker" --bind "tcp://127.0.0.1:$BROKER_PORT" >"$WORK/broker.log" 2>&1 & PIDS+=($!)
 for role in generator reflector optimizer; do
     "$BIN/geak-$role" --threads 4 >"$WORK/$role.log" 2>&1 & PIDS+=($!)

@@ -34,6 +34,7 @@
 #include "run_loop.h"
 #include "standalone.h"
 #include "llm.h"
+#include "privstore.h"
 
 #include <math.h>
 #include <signal.h>
@@ -199,6 +200,7 @@ geak_cmd_run (int argc, char **argv)
 {
     const char *tasks_root = geak_config_str ("GEAK_TASKS", "tasks");
     const char *endpoint = geak_config_str ("GEAK_BROKER", GEAK_DEFAULT_BROKER);
+    bool broker_named = geak_config_str ("GEAK_BROKER", NULL) != NULL;
     const char *run_id = NULL, *resume = NULL, *llm = NULL;
     char **names = geak_malloc0 ((size_t) argc * sizeof *names);
     size_t nnames = 0;
@@ -237,8 +239,10 @@ geak_cmd_run (int argc, char **argv)
         if (strcmp (arg, "--resume") == 0 && val)
             resume = val;
         else
-        if (strcmp (arg, "--broker") == 0 && val)
+        if (strcmp (arg, "--broker") == 0 && val) {
             endpoint = val;
+            broker_named = true;
+        }
         else
         if (strcmp (arg, "--evaluators") == 0 && val)
             ok = s_parse_uint (val, 1, STANDALONE_MAX, &evaluators);
@@ -313,9 +317,20 @@ geak_cmd_run (int argc, char **argv)
     char *error = NULL;
     char default_id [64];
     geak_rc_t rc;
+    //  nothing configured: the embedded deployment (private broker, services, Redis)
+    if (!standalone && !broker_named) {
+        fprintf (stderr, "geak run: no broker configured (--broker, GEAK_BROKER): starting private "
+                 "services (--standalone)\n");
+        standalone = true;
+    }
+    if (privstore_ensure ("geak run") != 0)
+        goto done;
     run.store = geak_store_new_from_env (&rc);
     if (!run.store) {
-        fprintf (stderr, "geak run: cannot reach Redis (%s)\n", geak_rc_str (rc));
+        fprintf (stderr, "geak run: cannot reach Redis at %s:%s (%s; GEAK_REDIS_HOST / "
+                 "GEAK_REDIS_PORT, or leave both unset for a private one)\n",
+                 geak_config_str ("GEAK_REDIS_HOST", "127.0.0.1"),
+                 geak_config_str ("GEAK_REDIS_PORT", "6379"), geak_rc_str (rc));
         goto done;
     }
     geak_store_set_interrupt (run.store, &run_interrupted);

@@ -1,6 +1,7 @@
 /*  runview.c - read a stored run for `geak report` and `geak status`
     (see runview.h). */
 #include "runview.h"
+#include "privstore.h"
 #include "geak_config.h"
 #include "geak_log.h"
 #include "geak_score.h"
@@ -255,6 +256,11 @@ runview_start (int argc, char **argv, const char *tool, const runview_opt_t *opt
         return 2;
     }
     geak_rc_t rc;
+    //  no Redis configured: the private one geak run uses (privstore.h)
+    char who [64];
+    snprintf (who, sizeof who, "geak %s", tool);
+    if (privstore_ensure (who) != 0)
+        return 1;
     *store = geak_store_new_from_env (&rc);
     if (!*store) {
         fprintf (stderr, "geak %s: cannot open the store: %s\n", tool, geak_rc_str (rc));

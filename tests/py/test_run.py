@@ -446,6 +446,31 @@ def test_a_permanent_llm_error_mid_scan_stops_the_run_with_its_reason(world):
     assert "HTTP 404" in json.loads(p.stdout)["reason"]
 
 
+def test_nothing_configured_runs_the_embedded_deployment_and_keeps_its_data(world, tmp_path):
+    """No GEAK_BROKER, no GEAK_REDIS_*: private services and a private Redis whose data
+    stays in the state directory, so status, report and resume find the run again."""
+    w = world
+    replay = tmp_path / "replay.jsonl"
+    replay.write_text(json.dumps({"role": "generator", "task": "gelu", "reply": fenced(REFERENCE)}) + "\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GEAK_REDIS", "GEAK_BROKER"))}
+    env.update(GEAK_STATE_DIR=str(tmp_path / "state"), TRITON_INTERPRET="1", GEAK_LOG_LEVEL="warn")
+    def geak(*args):
+        return subprocess.run([GEAK, *args], capture_output=True, text=True, timeout=240, cwd=ROOT, env=env)
+    p = geak("run", "--tasks", str(w.tasks), "--llm", f"replay:{replay}", "--run-id", "t-embedded",
+             "--k", "1", "--iterations", "1", "--quiet")
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "no broker configured" in p.stderr and "using a private one, data in" in p.stderr
+    assert json.loads(p.stdout.splitlines()[-1])["passes"] == 1
+    port_file = tmp_path / "state" / "redis" / "redis.port"
+    assert not port_file.exists()                        # the private Redis was shut down at the end
+    p = geak("status", "t-embedded")
+    assert p.returncode == 0 and "run t-embedded: done" in p.stdout, p.stderr[-2000:]
+    p = geak("run", "--resume", "t-embedded", "--quiet")
+    assert p.returncode == 0 and json.loads(p.stdout.splitlines()[-1])["attempts_new"] == 0, p.stderr[-2000:]
+    p = geak("store", "check", "t-embedded")
+    assert p.returncode == 0 and "0 problems" in p.stdout, p.stdout
+
+
 def test_kill_9_of_an_evaluator_mid_scan(world):
     """Runs last: it replaces the module's evaluator."""
     w = world
