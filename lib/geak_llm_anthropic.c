@@ -88,41 +88,20 @@ s_usage (const cJSON *usage, geak_llm_reply_t *reply)
     return true;
 }
 
-static char *
-s_error_of (const cJSON *root)
-{
-    char *json = cJSON_PrintUnformatted (root);
-    char *detail = geak_llm_wire_error_detail (json, json ? strlen (json) : 0);
-    free (json);
-    return detail;
-}
-
 static geak_rc_t
 s_parse (const char *body, size_t size, geak_llm_reply_t *reply, char **error)
 {
-    *error = NULL;
-    cJSON *root = body && size ? cJSON_ParseWithLength (body, size) : NULL;
-    const char *why = NULL;
-    if (!body || size == 0)
-        why = "empty reply body";
-    else
+    cJSON *root = geak_llm_wire_object (body, size, error);
     if (!root)
-        why = "reply body is not valid JSON (truncated or malformed)";
-    else
-    if (!cJSON_IsObject (root))
-        why = "reply body is not a JSON object";
-    if (why) {
-        cJSON_Delete (root);
-        *error = geak_strdupf ("%s (%zu bytes)", why, size);
         return GEAK_E_LLM;
-    }
+    const char *why = NULL;
     geak_rc_t rc = GEAK_OK;
     if (!s_usage (cJSON_GetObjectItemCaseSensitive (root, "usage"), reply))
         why = "reply usage token counts are not numbers";
     const cJSON *content = cJSON_GetObjectItemCaseSensitive (root, "content");
     const char *finish = s_finish (cJSON_GetObjectItemCaseSensitive (root, "stop_reason"));
     if (!why && cJSON_GetObjectItemCaseSensitive (root, "error")) {
-        char *detail = s_error_of (root);
+        char *detail = geak_llm_wire_error_of (root);
         *error = geak_strdupf ("provider returned an error: %s", detail);
         free (detail);
         rc = GEAK_E_LLM;
@@ -174,7 +153,7 @@ s_event (geak_llm_reply_t *reply, const char *event, const char *data, size_t si
     geak_rc_t rc = GEAK_OK;
     if (strcmp (kind, "error") == 0) {
         free (reply->error);
-        reply->error = s_error_of (root);
+        reply->error = geak_llm_wire_error_of (root);
         rc = GEAK_E_LLM;
     }
     else

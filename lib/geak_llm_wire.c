@@ -172,6 +172,31 @@ geak_llm_wire_error_detail (const char *body, size_t size)
     return detail;
 }
 
+cJSON *
+geak_llm_wire_object (const char *body, size_t size, char **error)
+{
+    *error = NULL;
+    cJSON *root = body && size ? cJSON_ParseWithLength (body, size) : NULL;
+    const char *why = !body || size == 0 ? "empty reply body"
+                    : !root ? "reply body is not valid JSON (truncated or malformed)"
+                    : !cJSON_IsObject (root) ? "reply body is not a JSON object" : NULL;
+    if (why) {
+        cJSON_Delete (root);
+        *error = geak_strdupf ("%s (%zu bytes)", why, size);
+        return NULL;
+    }
+    return root;
+}
+
+char *
+geak_llm_wire_error_of (const cJSON *root)
+{
+    char *json = cJSON_PrintUnformatted (root);
+    char *detail = geak_llm_wire_error_detail (json, json ? strlen (json) : 0);
+    free (json);
+    return detail;
+}
+
 // ---------------------------------------------------------------- selftest
 
 typedef struct {

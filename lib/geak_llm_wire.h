@@ -97,6 +97,13 @@ char *geak_llm_wire_url_public (const char *url);
 //  message in the body: N bytes)" when there is none.
 char *geak_llm_wire_error_detail (const char *body, size_t size);
 
+//  For the formats: a reply body as a JSON object, or NULL with *error
+//  ("empty reply body", "not valid JSON", "not a JSON object"; N bytes).
+struct cJSON;
+struct cJSON *geak_llm_wire_object (const char *body, size_t size, char **error);
+//  The error message of a parsed body (geak_llm_wire_error_detail of it).
+char *geak_llm_wire_error_of (const struct cJSON *root);
+
 int geak_llm_wire_test (bool verbose);
 
 #endif

@@ -93,6 +93,14 @@ class World:
     def attempts(self, run_id):
         return len(self.store.attempt_keys(run_id))
 
+    def started(self, run_id, n):
+        """geak run of run_id once it has stored n attempts (and still runs)."""
+        p = self.run(run_id)
+        wait_until(lambda: self.attempts(run_id) >= n or p.poll() is not None, timeout=120,
+                   interval=0.05, what=f"{n} attempts of {run_id}")
+        assert p.poll() is None, "the scan ended before the fault: make it slower"
+        return p
+
     def geak(self, *args, timeout=60):
         return subprocess.run([GEAK, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
                               env=dict(os.environ, **self.env))
@@ -128,8 +136,10 @@ def test_redis_restarted_from_an_older_snapshot_stops_the_run_and_resume_repairs
     t0 = time.monotonic()
     rc, summary, log = w.finish(p)
     assert rc == 1 and summary["status"] == "failed", (summary, log[-3000:])
-    assert time.monotonic() - t0 < 30
+    took = time.monotonic() - t0
+    assert took < 30
     assert "store_lost" in log and "the store lost attempts" in log, log[-3000:]
+    print(f"FAULT redis-older-snapshot: stopped {took:.1f} s after the restart")
     assert "warning: Redis runs without AOF" in log
     # the store says what it holds; it is a consistent older state
     c = w.geak("store", "check", run)
@@ -138,6 +148,8 @@ def test_redis_restarted_from_an_older_snapshot_stops_the_run_and_resume_repairs
     assert rc == 0 and summary["status"] == "done", log[-3000:]
     a = audit(w.store, run, TASKS, K, N)
     assert a["problems"] == [] and a["lost"] == 0 and a["duplicated"] == 0, a
+    print(f"FAULT redis-older-snapshot: after --resume expected={a['expected']} found={a['attempts']} "
+          f"lost={a['lost']} duplicated={a['duplicated']}")
     c = w.geak("store", "check", run)
     assert c.returncode == 0 and f"{K} complete" in c.stdout, c.stdout
 
@@ -146,10 +158,7 @@ def test_redis_restarted_from_an_older_snapshot_stops_the_run_and_resume_repairs
 def test_redis_restarted_empty_stops_the_run_and_resume_says_it_cannot(world):
     w = world
     run = "t-empty"
-    p = w.run(run)
-    wait_until(lambda: w.attempts(run) >= 2 or p.poll() is not None, timeout=120, interval=0.05,
-               what="a few attempts")
-    assert p.poll() is None
+    p = w.started(run, 2)
     w.stop_redis("SHUTDOWN NOSAVE")
     w.start_redis()
     rc, summary, log = w.finish(p)
@@ -168,7 +177,9 @@ def test_a_second_driver_of_a_live_run_is_refused(world):
                what="the first driver started")
     t0 = time.monotonic()
     rc, summary, log = w.finish(w.run(run, resume=True))
-    assert rc == 1 and time.monotonic() - t0 < 15, log[-2000:]
+    took = time.monotonic() - t0
+    assert rc == 1 and took < 15, log[-2000:]
+    print(f"FAULT second-driver: refused in {took:.2f} s")
     assert f"run {run} is being driven by geak run on" in log and f"pid {first.pid}" in log
     rc, summary, log = w.finish(first)
     assert rc == 0 and summary["status"] == "done", log[-3000:]
@@ -181,10 +192,7 @@ def test_a_second_driver_of_a_live_run_is_refused(world):
 def test_sigterm_while_redis_is_down_stops_within_5_s_and_resume_finishes(world):
     w = world
     run = "t-term"
-    p = w.run(run)
-    wait_until(lambda: w.attempts(run) >= 3 or p.poll() is not None, timeout=120, interval=0.05,
-               what="a few attempts")
-    assert p.poll() is None
+    p = w.started(run, 3)
     w.stop_redis("kill")
     # a store write meets the dead Redis and waits for it
     wait_until(lambda: "event=store_conn" in open(p.err_path, errors="replace").read()
@@ -195,6 +203,7 @@ def test_sigterm_while_redis_is_down_stops_within_5_s_and_resume_finishes(world)
     rc, summary, log = w.finish(p, timeout=30)
     took = time.monotonic() - t0
     assert took < 5, (took, log[-3000:])
+    print(f"FAULT sigterm-redis-down: exited {took:.2f} s after SIGTERM")
     assert rc == 130 and summary["status"] == "interrupted", (summary, log[-3000:])
     assert "attempts saved by this invocation" in log and f"--resume {run}" in log
     w.start_redis()                                           # AOF: what was acknowledged is back
@@ -202,6 +211,8 @@ def test_sigterm_while_redis_is_down_stops_within_5_s_and_resume_finishes(world)
     assert rc == 0 and summary["status"] == "done", log[-3000:]
     a = audit(w.store, run, TASKS, K, N)
     assert a["problems"] == [], a
+    print(f"FAULT sigterm-redis-down: after --resume expected={a['expected']} found={a['attempts']} "
+          f"lost={a['lost']} duplicated={a['duplicated']}")
 
 
 @pytest.mark.parametrize("world", [False], indirect=True)
@@ -217,10 +228,7 @@ def test_require_durable_refuses_a_redis_without_aof(world):
 def test_a_broker_lost_for_good_mid_scan_stops_the_run_resumable(world):
     w = world
     run = "t-nobroker"
-    p = w.run(run)
-    wait_until(lambda: w.attempts(run) >= 2 or p.poll() is not None, timeout=120, interval=0.05,
-               what="a few attempts")
-    assert p.poll() is None
+    p = w.started(run, 2)
     port = int(w.endpoint.rsplit(":", 1)[1])
     w.broker.p.send_signal(signal.SIGKILL)
     w.broker.p.wait()
@@ -229,6 +237,7 @@ def test_a_broker_lost_for_good_mid_scan_stops_the_run_resumable(world):
     took = time.monotonic() - t0
     assert rc == 1 and summary["status"] == "failed", (summary, log[-3000:])
     assert took < 45, took                                    # 20 s of silence, not for ever
+    print(f"FAULT broker-lost: run stopped {took:.1f} s after the broker died")
     assert f"no answer from the broker at {w.endpoint}" in log
     assert "level=warn" in log and "event=client_broker_silent" in log
     assert w.store.status(run) == "failed"
@@ -248,7 +257,9 @@ def test_no_broker_at_the_endpoint_fails_in_seconds(world):
     p = subprocess.run([GEAK, "run", "--broker", dead, "--tasks", str(w.tasks), "--run-id", "t-dead",
                         "--k", "1", "--iterations", "1"], capture_output=True, text=True, timeout=60,
                        cwd=ROOT, env=dict(os.environ, **w.env))
-    assert p.returncode == 1 and time.monotonic() - t0 < 10, p.stderr[-2000:]
+    took = time.monotonic() - t0
+    assert p.returncode == 1 and took < 10, p.stderr[-2000:]
+    print(f"FAULT dead-broker-endpoint: geak run failed in {took:.2f} s")
     assert f"no broker answers at {dead}" in p.stderr
     assert w.store.cmd("EXISTS", "geak:run:t-dead") == "0"
 
