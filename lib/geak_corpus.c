@@ -3,7 +3,9 @@
 #include "geak_corpus.h"
 #include "geak_log.h"
 
+#include <cjson/cJSON.h>
 #include <ctype.h>
+#include <unistd.h>
 #include <dirent.h>
 #include <math.h>
 
@@ -155,12 +157,75 @@ s_cmp_names (const void *a, const void *b)
     return strcmp (((const s_doc_t *) a)->name, ((const s_doc_t *) b)->name);
 }
 
+//  A JSON list of kernels: [{"name" | "file" | "id", "code" | "output" |
+//  "predict" | "label" | "content", "instruction" | "description"}, ...]
+//  (TritonBench's train_crawl.json and the like)
+static geak_rc_t
+s_load_json (geak_corpus_t *self, const char *path)
+{
+    size_t size = 0;
+    char *text = geak_read_file (path, 512u * 1024u * 1024u, &size);
+    cJSON *root = text ? cJSON_ParseWithLength (text, size) : NULL;
+    free (text);
+    if (!cJSON_IsArray (root)) {
+        cJSON_Delete (root);
+        geak_error ("corpus_invalid", "path=%s why=\"not a JSON list of kernels\"", path);
+        return GEAK_E_MALFORMED;
+    }
+    static const char *code_fields [] = { "code", "output", "predict", "label", "content" };
+    static const char *name_fields [] = { "name", "file", "id" };
+    static const char *extra_fields [] = { "instruction", "description" };
+    size_t index = 0, skipped = 0;
+    const cJSON *item = NULL;
+    cJSON_ArrayForEach (item, root) {
+        const char *code = NULL, *name = NULL, *extra = NULL;
+        for (size_t i = 0; !code && i < sizeof code_fields / sizeof code_fields [0]; i++) {
+            const cJSON *f = cJSON_GetObjectItemCaseSensitive (item, code_fields [i]);
+            code = cJSON_IsString (f) && *f->valuestring ? f->valuestring : NULL;
+        }
+        for (size_t i = 0; !name && i < sizeof name_fields / sizeof name_fields [0]; i++) {
+            const cJSON *f = cJSON_GetObjectItemCaseSensitive (item, name_fields [i]);
+            name = cJSON_IsString (f) && *f->valuestring ? f->valuestring : NULL;
+        }
+        for (size_t i = 0; !extra && i < sizeof extra_fields / sizeof extra_fields [0]; i++) {
+            const cJSON *f = cJSON_GetObjectItemCaseSensitive (item, extra_fields [i]);
+            extra = cJSON_IsString (f) ? f->valuestring : NULL;
+        }
+        char fallback [32];
+        snprintf (fallback, sizeof fallback, "kernel-%zu", index++);
+        if (!code || strlen (code) > CORPUS_FILE_MAX) {
+            skipped++;
+            continue;
+        }
+        //  a file name names a task by its stem
+        char *named = geak_strdup (name ? name : fallback);
+        size_t len = strlen (named);
+        if (len > 3 && strcmp (named + len - 3, ".py") == 0)
+            named [len - 3] = '\0';
+        geak_corpus_add (self, named, code, extra);
+        free (named);
+    }
+    cJSON_Delete (root);
+    geak_info ("corpus_loaded", "path=%s documents=%zu skipped=%zu", path, self->size, skipped);
+    return GEAK_OK;
+}
+
 geak_corpus_t *
 geak_corpus_load (const char *root, geak_rc_t *rc)
 {
     assert (rc);
     geak_corpus_t *self = geak_corpus_new ();
     *rc = GEAK_OK;
+    size_t root_len = root ? strlen (root) : 0;
+    if (root_len > 5 && strcmp (root + root_len - 5, ".json") == 0) {
+        *rc = s_load_json (self, root);
+        if (*rc != GEAK_OK)
+            geak_corpus_destroy (&self);
+        else
+        if (self->size > 1)
+            qsort (self->docs, self->size, sizeof (s_doc_t), s_cmp_names);
+        return self;
+    }
     DIR *dir = root ? opendir (root) : NULL;
     if (!dir) {
         geak_warn ("corpus_missing", "root=%s errno=%d", root ? root : "-", errno);
@@ -243,6 +308,55 @@ s_tf (const s_doc_t *doc, const char *term)
     return n;
 }
 
+//  A task name's stem: its '_' parts without trailing digits, less the
+//  words that name an implementation rather than an operation
+static void
+s_stem (const char *name, char *stem, size_t size)
+{
+    static const char *noise [] = { "triton", "kernel", "kernels", "ops", "op", "impl",
+                                    "implementation", "func", "function", "module", "fwd",
+                                    "forward", "v", "test", "gluon", "lib" };
+    size_t at = 0;
+    stem [0] = '\0';
+    const char *p = name;
+    while (p && *p) {
+        size_t len = strcspn (p, "_-.");
+        size_t keep = len;
+        while (keep > 0 && isdigit ((unsigned char) p [keep - 1]))
+            keep--;
+        bool drop = keep == 0;
+        for (size_t i = 0; !drop && i < sizeof noise / sizeof noise [0]; i++)
+            drop = strlen (noise [i]) == keep && strncasecmp (p, noise [i], keep) == 0;
+        for (size_t i = 0; !drop && i < keep && at + 1 < size; i++)
+            stem [at++] = (char) tolower ((unsigned char) p [i]);
+        stem [at] = '\0';
+        p += len;
+        if (*p)
+            p++;
+    }
+}
+
+bool
+geak_corpus_twins (const char *a, const char *b)
+{
+    if (!a || !b)
+        return false;
+    if (strcmp (a, b) == 0)
+        return true;
+    char sa [128], sb [128];
+    s_stem (a, sa, sizeof sa);
+    s_stem (b, sb, sizeof sb);
+    return *sa && strcmp (sa, sb) == 0;
+}
+
+//  Whether a document may not be the example of task `exclude`: the task
+//  itself, or a near twin of it (the same operation under another name)
+static bool
+s_excluded (const s_doc_t *doc, const char *exclude)
+{
+    return exclude && geak_corpus_twins (doc->name, exclude);
+}
+
 long
 geak_corpus_search (const geak_corpus_t *self, const char *query, const char *exclude,
                     double *score_out)
@@ -257,7 +371,7 @@ geak_corpus_search (const geak_corpus_t *self, const char *query, const char *ex
     size_t ndocs = 0;
     double total_len = 0;
     for (size_t d = 0; d < self->size; d++)
-        if (!exclude || strcmp (self->docs [d].name, exclude) != 0) {
+        if (!s_excluded (&self->docs [d], exclude)) {
             ndocs++;
             total_len += (double) self->docs [d].nterms;
         }
@@ -274,14 +388,13 @@ geak_corpus_search (const geak_corpus_t *self, const char *query, const char *ex
             continue;                           //  each query term once
         size_t df = 0;
         for (size_t d = 0; d < self->size; d++)
-            if ((!exclude || strcmp (self->docs [d].name, exclude) != 0)
-            &&  s_tf (&self->docs [d], q [i]) > 0)
+            if (!s_excluded (&self->docs [d], exclude) && s_tf (&self->docs [d], q [i]) > 0)
                 df++;
         if (df == 0)
             continue;
         double idf = log (((double) ndocs - (double) df + 0.5) / ((double) df + 0.5) + 1.0);
         for (size_t d = 0; d < self->size; d++) {
-            if (exclude && strcmp (self->docs [d].name, exclude) == 0)
+            if (s_excluded (&self->docs [d], exclude))
                 continue;
             double tf = (double) s_tf (&self->docs [d], q [i]);
             if (tf == 0)
@@ -320,12 +433,43 @@ geak_corpus_test (bool verbose)
     i = geak_corpus_search (corpus, "softmax exp max", "softmax", NULL);
     fails += i >= 0 && strcmp (geak_corpus_name (corpus, (size_t) i), "softmax") == 0;
     fails += geak_corpus_search (corpus, "zzz qqq", NULL, NULL) != -1;
+    //  near twins of a benchmark (TritonBench-revised pairs) are never each other's example
+    const char *twins [][2] = { { "l2_norm_triton1", "l2_norm_triton2" }, { "kldiv_ops", "kldiv_triton" },
+                                { "rmsnorm_triton", "rmsnorm_implementation" },
+                                { "layer_norm_fwd", "layer_norm_ops" },
+                                { "attention_fwd_triton2", "attention_forward_triton" } };
+    for (size_t t = 0; t < sizeof twins / sizeof twins [0]; t++) {
+        bool twin = geak_corpus_twins (twins [t][0], twins [t][1]);
+        if (!twin || verbose)
+            printf ("  twins %s ~ %s: %d\n", twins [t][0], twins [t][1], (int) twin);
+        fails += !twin;
+    }
+    fails += geak_corpus_twins ("softmax", "matmul") || geak_corpus_twins ("layer_norm", "rms_norm")
+          || geak_corpus_twins ("add", "add_mul") || geak_corpus_twins ("triton", "kernel");
+    geak_corpus_add (corpus, "softmax_triton2", "@triton.jit\ndef softmax_kernel(x_ptr):\n    pass\n", NULL);
+    i = geak_corpus_search (corpus, "softmax exp max", "softmax_kernel", NULL);
+    fails += i >= 0 && strstr (geak_corpus_name (corpus, (size_t) i), "softmax") != NULL;
     fails += geak_corpus_search (corpus, "", NULL, NULL) != -1;
     if (verbose)
         printf ("  corpus size=%zu\n", geak_corpus_size (corpus));
     geak_corpus_destroy (&corpus);
     geak_corpus_destroy (&corpus);
     geak_rc_t rc;
+    char path [] = "/tmp/geak-corpus-XXXXXX.json";
+    int fd = mkstemps (path, 5);
+    if (fd >= 0) {
+        const char *json = "[{\"file\": \"vec_add.py\", \"code\": \"@triton.jit\\ndef add_kernel(x): pass\\n\","
+                           " \"instruction\": \"add two vectors\"}, {\"label\": \"def f(): pass\\n\"},"
+                           " {\"name\": \"empty\"}]";
+        fails += write (fd, json, strlen (json)) != (ssize_t) strlen (json);
+        close (fd);
+        corpus = geak_corpus_load (path, &rc);
+        fails += !corpus || rc != GEAK_OK || geak_corpus_size (corpus) != 2;
+        i = corpus ? geak_corpus_search (corpus, "add vectors", NULL, NULL) : -1;
+        fails += i < 0 || strcmp (geak_corpus_name (corpus, (size_t) i), "vec_add") != 0;
+        geak_corpus_destroy (&corpus);
+        unlink (path);
+    }
     corpus = geak_corpus_load ("/nonexistent-geak-tasks", &rc);
     fails += !corpus || rc != GEAK_OK || geak_corpus_size (corpus) != 0;
     geak_corpus_destroy (&corpus);

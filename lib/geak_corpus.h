@@ -28,10 +28,18 @@ const char *geak_corpus_name (const geak_corpus_t *self, size_t index);
 const char *geak_corpus_code (const geak_corpus_t *self, size_t index);
 
 //  Best document for the query, skipping the document named exclude
-//  (may be NULL). Returns its index, or -1 when nothing scores above 0.
-//  score_out may be NULL.
+//  (may be NULL) and its near twins (geak_corpus_twins). Returns its index,
+//  or -1 when nothing scores above 0. score_out may be NULL.
 long geak_corpus_search (const geak_corpus_t *self, const char *query, const char *exclude,
                          double *score_out);
+
+//  Near twins: the same name, or the same stem once trailing digits and the
+//  words naming an implementation rather than an operation (triton, kernel,
+//  ops, impl, implementation, fwd, forward, ...) are dropped from the '_'
+//  parts: l2_norm_triton1 ~ l2_norm_triton2, kldiv_ops ~ kldiv_triton,
+//  layer_norm_fwd ~ layer_norm_ops. A benchmark's near twin is never the
+//  1-shot example of a task: it is that task's answer under another name.
+bool geak_corpus_twins (const char *a, const char *b);
 
 int geak_corpus_test (bool verbose);
 

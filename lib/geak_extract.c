@@ -226,23 +226,44 @@ s_starts_keyword (const char *text, size_t p, size_t end)
     return false;
 }
 
-//  Where plain code starts: import / from / def / class / decorator at column 0.
+//  A module-level assignment at column 0: NAME [: type] = value (not ==)
+static bool
+s_is_assignment (const char *text, size_t p, size_t e)
+{
+    if (p >= e || !(isalpha ((unsigned char) text [p]) || text [p] == '_'))
+        return false;
+    size_t i = p;
+    while (i < e && (isalnum ((unsigned char) text [i]) || text [i] == '_' || text [i] == '.'
+                     || text [i] == ',' || text [i] == ' ' || text [i] == ':' || text [i] == '['
+                     || text [i] == ']'))
+        i++;
+    return i + 1 < e && text [i] == '=' && text [i + 1] != '=';
+}
+
+//  Where plain code starts: import / from / def / class / a decorator / a
+//  module-level assignment, at column 0.
 static bool
 s_is_code_start (const char *text, const s_line_t *line)
 {
     size_t p = line->start, e = line->end;
     return s_starts_word (text, p, e, "import") || s_starts_word (text, p, e, "from")
         || s_starts_word (text, p, e, "def") || s_starts_word (text, p, e, "class")
-        || (e > p + 1 && text [p] == '@' && isalpha ((unsigned char) text [p + 1]));
+        || (e > p + 1 && text [p] == '@' && isalpha ((unsigned char) text [p + 1]))
+        || s_is_assignment (text, p, e);
 }
 
-//  An unindented line that reads like an English sentence.
+//  An unindented line that reads like an English sentence. A trailing
+//  comment is not part of the judgement ("torch.manual_seed(0)  # fix the
+//  seed for the run" is code); a call or an assignment is code.
 static bool
 s_is_prose (const char *text, const s_line_t *line)
 {
     size_t p = line->start, e = line->end;
     if (p >= e || !isalpha ((unsigned char) text [p]) || s_starts_keyword (text, p, e))
         return false;
+    const char *hash = memchr (text + p, '#', e - p);
+    if (hash)
+        e = (size_t) (hash - text);
     size_t words = 1;
     bool assign = false, call = false;
     for (size_t i = p; i < e; i++) {
@@ -257,7 +278,7 @@ s_is_prose (const char *text, const s_line_t *line)
     while (last > p && isspace ((unsigned char) text [last - 1]))
         last--;
     char tail = last > p ? text [last - 1] : 0;
-    if (assign || (call && words <= 2))
+    if (assign || (call && (tail == ')' || tail == ':' || tail == ',' || words <= 2)))
         return false;
     return words >= 4 || tail == '.' || tail == '!' || tail == '?';
 }
@@ -265,16 +286,22 @@ s_is_prose (const char *text, const s_line_t *line)
 static char *
 s_plain_code (const char *text, size_t size)
 {
-    size_t pos = 0, start = SIZE_MAX, end = 0, code_lines = 0;
+    size_t pos = 0, start = SIZE_MAX, end = 0, code_lines = 0, comment_at = SIZE_MAX;
     bool def_or_import = false;
     s_line_t line;
     while (s_line_at (text, size, pos, &line)) {
         pos = line.next;
         bool blank = s_blank (text, line.start, line.end);
         if (start == SIZE_MAX) {
+            bool comment = line.end > line.start && text [line.start] == '#';
+            if (comment && comment_at == SIZE_MAX)
+                comment_at = line.start;        //  a header comment may belong to the code
+            else
+            if (!comment && !s_is_code_start (text, &line))
+                comment_at = SIZE_MAX;
             if (!s_is_code_start (text, &line))
                 continue;
-            start = line.start;
+            start = comment_at != SIZE_MAX ? comment_at : line.start;
         }
         else
         if (!blank && s_is_prose (text, &line))
@@ -465,6 +492,23 @@ geak_extract_test (bool verbose)
                       "import triton\n\n@triton.jit\ndef k(x):\n    return x\n",
                       GEAK_EXTRACT_PLAIN, verbose);
     fails += s_check ("import this is not code at all", NULL, GEAK_EXTRACT_NONE, verbose);
+    //  plain code is never cut: a call with a long trailing comment, a constant above the
+    //  imports, a header comment
+    fails += s_check ("import torch\ntorch.manual_seed(0)  # fix the seed for every run here\n"
+                      "def f(x):\n    return x\n",
+                      "import torch\ntorch.manual_seed(0)  # fix the seed for every run here\n"
+                      "def f(x):\n    return x\n", GEAK_EXTRACT_PLAIN, verbose);
+    fails += s_check ("BLOCK_SIZE = 1024\nimport torch\n\ndef f(x):\n    return x * BLOCK_SIZE\n",
+                      "BLOCK_SIZE = 1024\nimport torch\n\ndef f(x):\n    return x * BLOCK_SIZE\n",
+                      GEAK_EXTRACT_PLAIN, verbose);
+    fails += s_check ("Sure.\n# The kernel, with its wrapper\nimport torch\ndef f(x):\n    return x\n",
+                      "# The kernel, with its wrapper\nimport torch\ndef f(x):\n    return x\n",
+                      GEAK_EXTRACT_PLAIN, verbose);
+    fails += s_check ("print_results(x)\nimport torch\ndef f(x):\n    return x\n"
+                      "launch_grid(n, BLOCK)  # one program per block of the output tensor\n",
+                      "import torch\ndef f(x):\n    return x\n"
+                      "launch_grid(n, BLOCK)  # one program per block of the output tensor\n",
+                      GEAK_EXTRACT_PLAIN, verbose);
     fails += s_check ("We define the function as follows, then import it.", NULL,
                       GEAK_EXTRACT_NONE, verbose);
     //  odd bytes

@@ -51,6 +51,7 @@ geak_role_new (const char *role, const char *implementation, int argc, char **ar
     self->implementation = geak_strdup (implementation);
     atomic_init (&self->store_warned, false);
     const char *tasks = geak_config_str ("GEAK_TASKS", "./tasks");
+    const char *corpus = geak_config_str ("GEAK_CORPUS", NULL);
     bool want_llm = true;
     *rc = GEAK_OK;
     for (int i = 1; i < argc && *rc == GEAK_OK; i++) {
@@ -63,6 +64,9 @@ geak_role_new (const char *role, const char *implementation, int argc, char **ar
         else
         if (strcmp (argv [i], "--tasks") == 0 && i + 1 < argc)
             tasks = argv [++i];
+        else
+        if (strcmp (argv [i], "--corpus") == 0 && i + 1 < argc)
+            corpus = argv [++i];
         else
         if (strcmp (argv [i], "--no-llm") == 0)
             want_llm = false;
@@ -95,7 +99,9 @@ geak_role_new (const char *role, const char *implementation, int argc, char **ar
             return NULL;
         }
     }
-    self->corpus = geak_corpus_load (tasks, rc);
+    //  the 1-shot corpus: its own source when configured, else the task root (a
+    //  task's near twins are never its example: geak_corpus_twins)
+    self->corpus = geak_corpus_load (corpus ? corpus : tasks, rc);
     if (!self->corpus) {
         geak_role_destroy (&self);
         return NULL;

@@ -6,7 +6,9 @@
     Role options (after the common ones of geak_service):
       --redis HOST:PORT     keep prompts and replies in Redis (also when
                             GEAK_REDIS_HOST or GEAK_REDIS_PORT is set)
-      --tasks DIR           [GEAK_TASKS, default ./tasks] 1-shot corpus root
+      --tasks DIR           [GEAK_TASKS, default ./tasks] 1-shot corpus root, unless
+      --corpus SRC          [GEAK_CORPUS] a task directory or a JSON list of kernels
+                            (e.g. TritonBench's train_crawl.json) is the corpus
       --no-llm              do not create an LLM client (non-LLM implementations)
     Without a store the role still works and logs once that prompts are not kept. */
 #ifndef GEAK_ROLE_H_INCLUDED

@@ -5,8 +5,15 @@
               [--window N] [--timeout-ms N] [--correctness-only]
               [--no-selfcheck]
 
-    Each input line: {"id": optional, "task": NAME | "task_file": PATH,
-    "code": PYTHON | "reply": LLM REPLY}. Requests go out in parallel (the
+    Candidates: a JSONL file, a JSON array, or a folder of .py files (one
+    candidate per file, the task named by the file's stem: GEAK-eval's -c).
+    A record: {"id": optional, "task": NAME | "task_file": PATH, "code":
+    PYTHON | "reply": LLM REPLY}, or GEAK-eval's / TritonBench's {"file":
+    "NAME.py" (the task), "predict": LLM REPLY, "label": gold (not used)}.
+    A record with no task or no code field is an input error naming the
+    record and the fields it has, never a verdict on a candidate. The code
+    of a reply is extracted here, once (geak_extract); "code" and every
+    Candidate.code run verbatim in the evaluator. Requests go out in parallel (the
     async client), at most `window` at a time: by default as many as there
     are evaluator workers registered at the broker. Verdicts come out in
     input order, one JSON line each (stdout when no --out); the summary
@@ -29,9 +36,11 @@
 #include "geak_config.h"
 #include "geak_log.h"
 #include "geak_proto.h"
+#include "geak_extract.h"
 #include "commands.h"
 #include "standalone.h"
 
+#include <dirent.h>
 #include <limits.h>
 #include <unistd.h>
 #include <math.h>
@@ -83,89 +92,253 @@ s_json_str (const cJSON *obj, const char *name)
 }
 
 #define GEAK_EVAL_CODE_MAX (8u * 1024u * 1024u)     //  the wire's bound (geak_proto.c)
+#define GEAK_EVAL_FILE_MAX (512u * 1024u * 1024u)
 
-//  Read all lines; returns the count or -1 when the file cannot be read
+typedef struct {
+    item_t *items;
+    int n, cap;
+} s_items_t;
+
+static item_t *
+s_item_add (s_items_t *all)
+{
+    if (all->n == all->cap) {
+        all->cap = all->cap ? all->cap * 2 : 64;
+        item_t *bigger = realloc (all->items, (size_t) all->cap * sizeof *bigger);
+        assert (bigger);
+        all->items = bigger;
+    }
+    item_t *item = &all->items [all->n++];
+    memset (item, 0, sizeof *item);
+    return item;
+}
+
+//  The task name of a file field ("add_value.py", "dir/add_value.py" -> "add_value")
+static char *
+s_stem (const char *file)
+{
+    const char *base = strrchr (file, '/');
+    base = base ? base + 1 : file;
+    size_t len = strlen (base);
+    if (len > 3 && strcmp (base + len - 3, ".py") == 0)
+        len -= 3;
+    return geak_strdupf ("%.*s", (int) len, base);
+}
+
+//  The field names of a record, for an error naming what it has
+static char *
+s_fields_of (const cJSON *obj)
+{
+    char list [300] = "";
+    const cJSON *item = NULL;
+    cJSON_ArrayForEach (item, obj)
+        if (item->string && strlen (list) + strlen (item->string) + 4 < sizeof list)
+            snprintf (list + strlen (list), sizeof list - strlen (list), "%s%s", *list ? ", " : "",
+                      item->string);
+    return geak_strdup (*list ? list : "(none)");
+}
+
+//  One candidate from a JSON record: ours ({"id", "task" | "task_file",
+//  "code" | "reply"}) or GEAK-eval's / TritonBench's ({"file" | "name",
+//  "predict"}; "label" is the gold and is never evaluated as the candidate)
+static void
+s_item_from_json (item_t *item, const cJSON *obj, const char *where)
+{
+    if (!cJSON_IsObject (obj)) {
+        item->id = geak_strdup (where);
+        item->task = geak_strdup ("");
+        item->task_path = geak_strdup ("");
+        item->code = geak_strdup ("");
+        item->input_error = geak_strdupf ("%s is not a JSON object", where);
+        return;
+    }
+    char *file = s_json_str (obj, "file");
+    char *task = s_json_str (obj, "task");
+    char *task_file = s_json_str (obj, "task_file");
+    if (!task && !task_file && file)
+        task = s_stem (file);
+    if (!task && !task_file)
+        task = s_json_str (obj, "name");
+    item->id = s_json_str (obj, "id");
+    if (!item->id)
+        item->id = file ? geak_strdup (file) : geak_strdup (where);
+    free (file);
+    if (task) {
+        item->task = task;
+        item->task_path = geak_strdup ("");
+        free (task_file);
+    }
+    else
+    if (task_file) {
+        //  a task directory or a file inside it, sent as an absolute path
+        char *real = realpath (task_file, NULL);
+        if (real) {
+            size_t rl = strlen (real);
+            if (rl > 10 && strcmp (real + rl - 10, "/task.json") == 0)
+                real [rl - 10] = 0;
+        }
+        item->task = task_file;
+        item->task_path = real ? real : geak_strdup (task_file);
+    }
+    else {
+        char *fields = s_fields_of (obj);
+        item->task = geak_strdup ("");
+        item->task_path = geak_strdup ("");
+        item->input_error = geak_strdupf ("%s names no task (task, task_file, file or name); its "
+                                          "fields: %s", where, fields);
+        free (fields);
+    }
+    //  "code" runs as it is; an LLM reply (reply, predict) arrives here, so its code is
+    //  extracted here, once (a reply without code is the no_code verdict, not an input error)
+    item->code = s_json_str (obj, "code");
+    const char *replies [] = { "reply", "predict" };
+    for (size_t i = 0; i < sizeof replies / sizeof replies [0] && !item->code; i++) {
+        char *reply = s_json_str (obj, replies [i]);
+        if (reply) {
+            char *code = geak_extract_code (reply, strlen (reply), NULL);
+            item->code = code ? code : geak_strdup ("");
+            free (reply);
+        }
+    }
+    if (!item->code) {
+        item->code = geak_strdup ("");
+        if (!item->input_error) {
+            char *names = s_fields_of (obj);
+            item->input_error = geak_strdupf ("%s has no code field (code, reply or predict); its "
+                                              "fields: %s", where, names);
+            free (names);
+        }
+    }
+    if (!item->input_error && strlen (item->code) > GEAK_EVAL_CODE_MAX) {
+        char why [160];
+        snprintf (why, sizeof why, "the code is %zu bytes; a candidate holds at most %u MiB",
+                  strlen (item->code), GEAK_EVAL_CODE_MAX >> 20);
+        item->input_error = geak_strdup (why);
+    }
+}
+
+static int
+s_cmp_names (const void *a, const void *b)
+{
+    return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+//  A folder of .py files (GEAK-eval's -c): one candidate per file, the task
+//  named by the file's stem
+static int
+s_read_folder (const char *path, s_items_t *all)
+{
+    DIR *dir = opendir (path);
+    if (!dir)
+        return -1;
+    char **names = NULL;
+    size_t count = 0;
+    struct dirent *entry;
+    while ((entry = readdir (dir))) {
+        size_t len = strlen (entry->d_name);
+        if (len > 3 && strcmp (entry->d_name + len - 3, ".py") == 0 && entry->d_name [0] != '.') {
+            names = realloc (names, (count + 1) * sizeof *names);
+            assert (names);
+            names [count++] = geak_strdup (entry->d_name);
+        }
+    }
+    closedir (dir);
+    if (count)
+        qsort (names, count, sizeof *names, s_cmp_names);
+    for (size_t i = 0; i < count; i++) {
+        item_t *item = s_item_add (all);
+        char file [PATH_MAX + 256];
+        snprintf (file, sizeof file, "%s/%s", path, names [i]);
+        size_t size = 0;
+        char *code = geak_read_file (file, GEAK_EVAL_CODE_MAX + 1, &size);
+        item->id = geak_strdup (names [i]);
+        item->task = s_stem (names [i]);
+        item->task_path = geak_strdup ("");
+        item->code = code ? code : geak_strdup ("");
+        if (!code)
+            item->input_error = geak_strdupf ("%s cannot be read, or is over %u MiB", file,
+                                              GEAK_EVAL_CODE_MAX >> 20);
+        free (names [i]);
+    }
+    free (names);
+    return (int) count;
+}
+
+//  Candidates from a JSONL file, a JSON array (GEAK-eval's and TritonBench's
+//  files), "-" (stdin, JSONL) or a folder of .py files. Returns the count or
+//  -1 when the input cannot be read.
 static int
 s_read_candidates (const char *path, item_t **items_p)
 {
+    s_items_t all = { 0 };
+    struct stat st;
+    if (strcmp (path, "-") != 0 && stat (path, &st) == 0 && S_ISDIR (st.st_mode)) {
+        int n = s_read_folder (path, &all);
+        *items_p = all.items;
+        return n < 0 ? -1 : all.n;
+    }
     FILE *f = strcmp (path, "-") == 0 ? stdin : fopen (path, "r");
     if (!f)
         return -1;
-    item_t *items = NULL;
-    int n = 0, cap = 0;
-    char *line = NULL;
-    size_t line_cap = 0;
-    ssize_t len;
-    int lineno = 0;
-    while ((len = getline (&line, &line_cap, f)) >= 0) {
-        lineno++;
-        char *p = line;
-        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
-            p++;
-        if (!*p)
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            items = realloc (items, (size_t) cap * sizeof *items);
-            assert (items);
+    //  the whole input: a JSON array, or one record per line
+    char *text = NULL;
+    size_t size = 0, cap = 0;
+    char chunk [65536];
+    size_t got;
+    while ((got = fread (chunk, 1, sizeof chunk, f)) > 0 && size < GEAK_EVAL_FILE_MAX) {
+        if (size + got + 1 > cap) {
+            cap = cap ? cap * 2 : 1 << 20;
+            while (cap < size + got + 1)
+                cap *= 2;
+            text = realloc (text, cap);
+            assert (text);
         }
-        item_t *item = &items [n++];
-        memset (item, 0, sizeof *item);
-        cJSON *obj = cJSON_Parse (p);
-        char idbuf [32];
-        snprintf (idbuf, sizeof idbuf, "line-%d", lineno);
-        if (!cJSON_IsObject (obj)) {
-            item->id = geak_strdup (idbuf);
-            item->task = geak_strdup ("");
-            item->input_error = geak_strdup ("line is not a JSON object");
-            cJSON_Delete (obj);
-            continue;
-        }
-        item->id = s_json_str (obj, "id");
-        if (!item->id)
-            item->id = geak_strdup (idbuf);
-        char *task = s_json_str (obj, "task");
-        char *task_file = s_json_str (obj, "task_file");
-        char *code = s_json_str (obj, "code");
-        char *reply = s_json_str (obj, "reply");
-        if (task) {
-            item->task = task;
-            item->task_path = geak_strdup ("");
-            free (task_file);
-        }
-        else
-        if (task_file) {
-            //  a task directory or a file inside it, sent as an absolute path
-            char *real = realpath (task_file, NULL);
-            if (real) {
-                size_t rl = strlen (real);
-                if (rl > 10 && strcmp (real + rl - 10, "/task.json") == 0)
-                    real [rl - 10] = 0;
-            }
-            item->task = task_file;
-            item->task_path = real ? real : geak_strdup (task_file);
-        }
-        else {
-            item->task = geak_strdup ("");
-            item->input_error = geak_strdup ("line has neither task nor task_file");
-        }
-        //  an LLM reply goes as it is: the evaluator extracts the code
-        item->code = code ? code : reply ? reply : geak_strdup ("");
-        if (code && reply)
-            free (reply);
-        if (!item->input_error && strlen (item->code) > GEAK_EVAL_CODE_MAX) {
-            char why [160];
-            snprintf (why, sizeof why, "the code is %zu bytes; a candidate holds at most %u MiB",
-                      strlen (item->code), GEAK_EVAL_CODE_MAX >> 20);
-            item->input_error = geak_strdup (why);
-        }
-        cJSON_Delete (obj);
+        memcpy (text + size, chunk, got);
+        size += got;
     }
-    free (line);
     if (f != stdin)
         fclose (f);
-    *items_p = items;
-    return n;
+    if (!text) {
+        *items_p = NULL;
+        return 0;
+    }
+    text [size] = '\0';
+    const char *start = text;
+    while (*start == ' ' || *start == '\t' || *start == '\r' || *start == '\n')
+        start++;
+    cJSON *array = *start == '[' ? cJSON_Parse (start) : NULL;
+    if (array) {
+        int index = 0;
+        const cJSON *obj = NULL;
+        cJSON_ArrayForEach (obj, array) {
+            char where [32];
+            snprintf (where, sizeof where, "record-%d", index++);
+            s_item_from_json (s_item_add (&all), obj, where);
+        }
+        cJSON_Delete (array);
+    }
+    else {
+        int lineno = 0;
+        for (char *line = text, *next; line && *line; line = next) {
+            next = strchr (line, '\n');
+            if (next)
+                *next++ = '\0';
+            lineno++;
+            char *p = line;
+            while (*p == ' ' || *p == '\t' || *p == '\r')
+                p++;
+            if (!*p)
+                continue;
+            char where [32];
+            snprintf (where, sizeof where, "line-%d", lineno);
+            cJSON *obj = cJSON_Parse (p);
+            s_item_from_json (s_item_add (&all), obj, where);
+            cJSON_Delete (obj);
+        }
+    }
+    free (text);
+    *items_p = all.items;
+    return all.n;
 }
 
 static void
@@ -660,19 +833,14 @@ geak_cmd_eval (int argc, char **argv)
         return 2;
     }
     item_t *items = NULL;
-    struct stat st;
-    if (strcmp (candidates, "-") != 0 && stat (candidates, &st) == 0 && S_ISDIR (st.st_mode)) {
-        fprintf (stderr, "geak eval: %s is a directory; --candidates takes a JSONL file (one "
-                 "candidate per line)\n", candidates);
-        return 1;
-    }
     int n = s_read_candidates (candidates, &items);
     if (n < 0) {
         fprintf (stderr, "geak eval: cannot read %s: %s\n", candidates, strerror (errno));
         return 1;
     }
     if (n == 0) {
-        fprintf (stderr, "geak eval: %s holds no candidates\n", candidates);
+        fprintf (stderr, "geak eval: %s holds no candidates (JSONL, a JSON array, or a folder of "
+                 ".py files)\n", candidates);
         s_items_free (items, n);
         return 1;
     }

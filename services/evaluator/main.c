@@ -34,7 +34,6 @@
 #include "geak_sandbox.h"
 #include "geak_service.h"
 #include "eval_result.h"
-#include "geak_extract.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -744,8 +743,11 @@ s_handle (void *state, geak_service_call_t *call, const Geak__Envelope *request,
     bool determinism = opt && opt->check_determinism;
 
     Geak__EvalResult *result = NULL;
-    char *code = selfcheck ? NULL
-               : geak_extract_code (er->candidate->code, strlen (er->candidate->code), NULL);
+    //  the candidate's code runs as it came: code is extracted once, where an LLM
+    //  reply arrives (the role, geak eval), so the stored code is the evaluated code
+    const char *given = !selfcheck && er->candidate && er->candidate->code ? er->candidate->code : "";
+    bool blank = given [strspn (given, " \t\r\n")] == '\0';
+    char *code = selfcheck || blank ? NULL : geak_strdup (given);
     if (selfcheck)
         result = s_selfcheck (self, proc, task_dir, timeout_ms, request->request_id);
     else

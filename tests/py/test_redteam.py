@@ -442,6 +442,40 @@ def test_deferred_work_in_a_thread(server):
     assert r["error_class"] in ("mismatch", "no_kernel_launched"), brief(r)
 
 
+def test_deferred_work_in_another_process(server):
+    body = ("def gelu(x):\n    mp = __import__('multi' + 'processing')\n    out = torch.empty_like(x)\n"
+            "    p = mp.get_context('fork').Process(target=lambda: launch(x, out))\n    p.start()\n"
+            "    return out\n")
+    r = evaluate(server, cand(body))
+    assert r["error_class"] in ("mismatch", "no_kernel_launched", "runtime_error"), brief(r)
+    assert r["error_class"] != "pass"
+
+
+@pytest.mark.parametrize("source,refused", [
+    ("import sys\nx = sys.version_info\n", None),               # benchmark gold imports sys
+    ("import multiprocessing\nn = multiprocessing.cpu_count()\n", None),
+    ("import torch\ntorch.backends.cudnn.allow_tf32 = True\n", None),
+    ("import torch as T\nT.backends.cuda.matmul.allow_tf32 = False\n", None),
+    ("import sys\nsys.settrace(print)\n", "settrace"),
+    ("import sys\nm = sys.modules\n", "modules"),
+    ("import multiprocessing as mp\np = mp.Process(target=print)\n", "multiprocessing.Process"),
+    ("from multiprocessing import Pool\n", "import Pool"),
+    ("import multiprocessing.dummy\n", "multiprocessing.dummy"),
+    ("from multiprocessing.pool import ThreadPool\n", "ThreadPool"),
+    ("import torch\ntorch.cuda.synchronize = print\n", "assignment"),
+    ("import torch\ntorch.backends = None\n", "assignment"),
+])
+def test_screen_admits_benchmark_gold_lines_and_no_more(source, refused):
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "..", "services", "evaluator", "harness"))
+    from screen import screen
+    r = screen(source)
+    if refused is None:
+        assert r is None, r
+    else:
+        assert r and r[0] == "forbidden_construct" and refused in r[1], r
+
+
 def test_lazy_tensor_subclass(server):
     body = ("class Lazy(torch.Tensor):\n    pass\n\n"
             "def gelu(x):\n    out = torch.empty_like(x).as_subclass(Lazy)\n    return out\n")

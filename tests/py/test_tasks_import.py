@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -304,3 +305,56 @@ def test_check_gpu_reports_both_self_timings_and_their_geometric_mean(tmp_path):
     assert row["speedups"] == [0.81, 1.0]
     assert abs(row["speedup"] - 0.9) < 1e-9, row          # sqrt(0.81 * 1.0)
     assert "0.900" in out
+
+
+def test_geak_eval_reads_geak_eval_and_tritonbench_inputs(imported, tmp_path):
+    """GEAK-eval's and TritonBench's records ({"file", "predict", "label"}) as a JSON array and as
+    JSONL, and a folder of .py files named by task; a record without code is an input error that
+    names it, not a verdict."""
+    tasks = str(imported / "tasks" / "imported" / TB)
+    reply = "Here is the kernel:\n```python\n" + ADD_OK + "```\n"
+    records = [{"file": "add_example.py", "predict": reply, "label": "gold, never evaluated",
+                "difficulty": 1},
+               {"file": "add_example.py", "label": ADD_OK, "instruction": "no predict here"}]
+    as_array = tmp_path / "geak_eval.json"
+    as_array.write_text(json.dumps(records))
+    as_lines = tmp_path / "tritonbench.jsonl"
+    as_lines.write_text("".join(json.dumps(r) + "\n" for r in records))
+    folder = tmp_path / "kernels"
+    folder.mkdir()
+    (folder / "add_example.py").write_text(ADD_OK)
+    for source in (as_array, as_lines, folder):
+        out = tmp_path / f"v-{source.name}.jsonl"
+        rc, stdout, err = geak("eval", "--candidates", str(source), "--tasks", tasks, "--out", str(out),
+                               "--standalone", "1", "--correctness-only", "--no-selfcheck")
+        assert rc == 0, err[-3000:]
+        verdicts = [json.loads(l) for l in out.read_text().splitlines()]
+        assert verdicts[0]["error_class"] == "pass", (source.name, verdicts[0])
+        assert verdicts[0]["task"] == "add_example"
+        if source is folder:
+            assert len(verdicts) == 1 and verdicts[0]["id"] == "add_example.py"
+        else:
+            bad = verdicts[1]
+            assert bad["error_class"] == "invalid_input", bad
+            assert "has no code field (code, reply or predict)" in bad["message"]
+            assert "file, label, instruction" in bad["message"]
+
+
+def test_every_gold_source_of_both_benchmarks_passes_the_screen(tmp_path):
+    """The static screen refuses no gold kernel of the real benchmarks (../shared/benchmarks):
+    a false positive there is a false failure of every LLM that writes the same lines."""
+    places = [os.environ.get("GEAK_BENCHMARKS", ""), os.path.join(os.path.dirname(ROOT), "shared", "benchmarks"),
+              "/work/shared/benchmarks"]
+    shared = next((p for p in places if p and os.path.isdir(os.path.join(p, "rocm"))), None)
+    assert shared, f"the benchmarks are not at any of {places} (GEAK_BENCHMARKS names them)"
+    out = tmp_path / "gold"
+    for fmt, src in ((TB, "tritonbench-revised"), (ROCM, "rocm")):
+        rc, stdout, err = geak("tasks", "import", fmt, os.path.join(shared, src), "--out", str(out / fmt))
+        assert rc == 0, err[-2000:]
+    sys.path.insert(0, os.path.join(HARNESS, "harness"))
+    from screen import screen
+    refs = sorted(out.glob("*/*/reference.py"))
+    assert len(refs) == 184 + 30, len(refs)
+    refused = {r.parent.name: screen(r.read_text()) for r in refs}
+    refused = {k: v for k, v in refused.items() if v}
+    assert refused == {}, refused

@@ -9,12 +9,17 @@ import ast
 
 # top-level modules a candidate may not import at all
 FORBIDDEN_MODULES = {
-    "inspect", "gc", "ctypes", "cffi", "threading", "_thread", "multiprocessing",
+    "inspect", "gc", "ctypes", "cffi", "threading", "_thread",
     "concurrent", "subprocess", "socket", "ssl", "http", "urllib", "requests",
-    "asyncio", "selectors", "signal", "pty", "resource", "mmap", "shutil",
-    "importlib", "builtins", "sys", "pickle", "marshal", "code", "codeop",
+    "asyncio", "selectors", "signal", "pty", "resource", "mmap",
+    "importlib", "builtins", "pickle", "marshal", "code", "codeop",
     "harness", "traceback", "atexit", "faulthandler", "tracemalloc", "weakref",
 }
+# Imported by benchmark gold code, so an import alone is no offence (the sandbox, not the
+# screen, is the boundary): sys's dangerous parts are forbidden attributes (modules,
+# _getframe, settrace, ...); of multiprocessing only cpu_count may be used (no processes or
+# thread pools doing a kernel's work behind the timer).
+MULTIPROCESSING_ALLOWED = {"cpu_count"}
 # names from os a candidate may not touch
 FORBIDDEN_OS = {
     "fork", "forkpty", "system", "popen", "spawnl", "spawnle", "spawnlp", "spawnlpe",
@@ -35,6 +40,7 @@ FORBIDDEN_ATTRS = {
     "__setattr__", "__delattr__", "__reduce__", "__reduce_ex__", "__import__", "__loader__",
     "__spec__", "modules", "get_objects", "get_referrers", "get_referents",
     "Stream", "ExternalStream", "stream", "set_stream", "StreamContext", "_exit",
+    "settrace", "setprofile", "addaudithook", "gettrace", "getprofile", "_current_exceptions",
 }
 
 
@@ -59,6 +65,8 @@ class _Screen(ast.NodeVisitor):
     def __init__(self):
         self.problem = None
         self.os_aliases = {"os"}
+        self.mp_aliases = {"multiprocessing"}
+        self.torch_aliases = {"torch"}
         self.protected = set(PROTECTED_ROOTS)
 
     def flag(self, node, what):
@@ -72,6 +80,12 @@ class _Screen(ast.NodeVisitor):
                 self.flag(node, "import of %s is not allowed" % a.name)
             if top == "os" and a.asname:
                 self.os_aliases.add(a.asname)
+            if top == "multiprocessing":
+                if "." in a.name:
+                    self.flag(node, "import of %s is not allowed" % a.name)
+                self.mp_aliases.add(a.asname or "multiprocessing")
+            if a.name == "torch" and a.asname:
+                self.torch_aliases.add(a.asname)
             if top in ("torch", "triton", "numpy") and a.asname:
                 self.protected.add(a.asname)
             if top in ("torch", "triton", "numpy") and "." in a.name and not a.asname:
@@ -85,6 +99,10 @@ class _Screen(ast.NodeVisitor):
             self.flag(node, "import from %s is not allowed" % mod)
         if node.level > 0:
             self.flag(node, "relative imports are not allowed")
+        if node.level == 0 and top == "multiprocessing":
+            for a in node.names:
+                if mod != "multiprocessing" or a.name not in MULTIPROCESSING_ALLOWED:
+                    self.flag(node, "from %s import %s is not allowed" % (mod, a.name))
         for a in node.names:
             if a.name == "*" and top in ("os",):
                 self.flag(node, "from os import * is not allowed")
@@ -108,6 +126,12 @@ class _Screen(ast.NodeVisitor):
             return
         if isinstance(t, (ast.Attribute, ast.Subscript)):
             root = _root_name(t)
+            dotted = _dotted(t) if isinstance(t, ast.Attribute) else None
+            if (root in self.torch_aliases and dotted and dotted.split(".")[1:2] == ["backends"]
+                    and dotted.count(".") >= 2 and verb == "assignment"):
+                # torch.backends.cudnn.allow_tf32 = ...: a numeric setting of the candidate's
+                # own process (the reference runs in another one)
+                return
             if root in self.protected or root in self.os_aliases:
                 self.flag(node, "%s of an attribute of module %s (%s) is not allowed"
                           % (verb, root, _dotted(t) if isinstance(t, ast.Attribute) else root))
@@ -139,6 +163,9 @@ class _Screen(ast.NodeVisitor):
         root = _root_name(node)
         if root in self.os_aliases and node.attr in FORBIDDEN_OS:
             self.flag(node, "os.%s is not allowed" % node.attr)
+        if (isinstance(node.value, ast.Name) and node.value.id in self.mp_aliases
+                and node.attr not in MULTIPROCESSING_ALLOWED):
+            self.flag(node, "multiprocessing.%s is not allowed" % node.attr)
         self.generic_visit(node)
 
     def visit_Name(self, node):
