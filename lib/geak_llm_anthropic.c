@@ -50,20 +50,6 @@ s_finish (const cJSON *value)
     return "other";
 }
 
-static bool
-s_count (const cJSON *obj, const char *name, uint64_t *value, bool *present)
-{
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive (obj, name);
-    *value = 0;
-    if (!item || cJSON_IsNull (item))
-        return true;
-    if (!cJSON_IsNumber (item) || !(item->valuedouble >= 0 && item->valuedouble < 1e15))
-        return false;
-    *value = (uint64_t) item->valuedouble;
-    *present = true;
-    return true;
-}
-
 //  usage -> reply. Input counts replace when present (message_start), the
 //  output count replaces (message_delta carries the running total).
 static bool
@@ -75,10 +61,10 @@ s_usage (const cJSON *usage, geak_llm_reply_t *reply)
         return false;
     uint64_t in = 0, created = 0, read = 0, out = 0;
     bool has_in = false, has_out = false;
-    if (!s_count (usage, "input_tokens", &in, &has_in)
-    ||  !s_count (usage, "cache_creation_input_tokens", &created, &has_in)
-    ||  !s_count (usage, "cache_read_input_tokens", &read, &has_in)
-    ||  !s_count (usage, "output_tokens", &out, &has_out))
+    if (!geak_llm_wire_count (usage, "input_tokens", &in, &has_in)
+    ||  !geak_llm_wire_count (usage, "cache_creation_input_tokens", &created, &has_in)
+    ||  !geak_llm_wire_count (usage, "cache_read_input_tokens", &read, &has_in)
+    ||  !geak_llm_wire_count (usage, "output_tokens", &out, &has_out))
         return false;
     if (has_in)
         reply->tokens_in = in + created + read;

@@ -62,20 +62,6 @@ s_finish (const cJSON *value)
     return "other";
 }
 
-//  A count field: missing or null -> 0 and true; a bad value -> false
-static bool
-s_count (const cJSON *obj, const char *name, uint64_t *value)
-{
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive (obj, name);
-    *value = 0;
-    if (!item || cJSON_IsNull (item))
-        return true;
-    if (!cJSON_IsNumber (item) || !(item->valuedouble >= 0 && item->valuedouble < 1e15))
-        return false;
-    *value = (uint64_t) item->valuedouble;
-    return true;
-}
-
 //  usage -> reply (replacing what was there: the last usage a stream sends wins)
 static bool
 s_usage (const cJSON *usage, geak_llm_reply_t *reply)
@@ -86,8 +72,10 @@ s_usage (const cJSON *usage, geak_llm_reply_t *reply)
         return false;
     uint64_t in = 0, out = 0, reasoning = 0;
     const cJSON *details = cJSON_GetObjectItemCaseSensitive (usage, "completion_tokens_details");
-    if (!s_count (usage, "prompt_tokens", &in) || !s_count (usage, "completion_tokens", &out)
-    ||  (cJSON_IsObject (details) && !s_count (details, "reasoning_tokens", &reasoning)))
+    if (!geak_llm_wire_count (usage, "prompt_tokens", &in, NULL)
+    ||  !geak_llm_wire_count (usage, "completion_tokens", &out, NULL)
+    ||  (cJSON_IsObject (details)
+         && !geak_llm_wire_count (details, "reasoning_tokens", &reasoning, NULL)))
         return false;
     reply->tokens_in = in;
     reply->tokens_out = out;

@@ -188,6 +188,21 @@ geak_llm_wire_object (const char *body, size_t size, char **error)
     return root;
 }
 
+bool
+geak_llm_wire_count (const cJSON *obj, const char *name, uint64_t *value, bool *present)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive (obj, name);
+    *value = 0;
+    if (!item || cJSON_IsNull (item))
+        return true;
+    if (!cJSON_IsNumber (item) || !(item->valuedouble >= 0 && item->valuedouble < 1e15))
+        return false;
+    *value = (uint64_t) item->valuedouble;
+    if (present)
+        *present = true;
+    return true;
+}
+
 char *
 geak_llm_wire_error_of (const cJSON *root)
 {

@@ -101,6 +101,9 @@ char *geak_llm_wire_error_detail (const char *body, size_t size);
 //  ("empty reply body", "not valid JSON", "not a JSON object"; N bytes).
 struct cJSON;
 struct cJSON *geak_llm_wire_object (const char *body, size_t size, char **error);
+//  A token count field: missing or null -> 0 and true; a negative, absurd
+//  or non-number value -> false. *present (may be NULL) set when given.
+bool geak_llm_wire_count (const struct cJSON *obj, const char *name, uint64_t *value, bool *present);
 //  The error message of a parsed body (geak_llm_wire_error_detail of it).
 char *geak_llm_wire_error_of (const struct cJSON *root);
 

@@ -282,8 +282,10 @@ def test_bad_inputs_get_messages_that_name_the_problem(world, tmp_path):
     empty.write_text("\n")
     p = geak("eval", "--broker", w.endpoint, "--candidates", str(empty), "--tasks", str(w.tasks))
     assert p.returncode == 1 and "holds no candidates" in p.stderr
-    p = geak("eval", "--broker", w.endpoint, "--candidates", str(tmp_path), "--tasks", str(w.tasks))
-    assert p.returncode == 1 and "is a directory" in p.stderr
+    nothing = tmp_path / "no-kernels"
+    nothing.mkdir()
+    p = geak("eval", "--broker", w.endpoint, "--candidates", str(nothing), "--tasks", str(w.tasks))
+    assert p.returncode == 1 and "holds no candidates" in p.stderr and "a folder of .py files" in p.stderr
     big = tmp_path / "big.jsonl"
     big.write_text(json.dumps({"id": "huge", "task": "gelu", "code": "x = 1\n" * (2 << 20)}) + "\n")
     p = geak("eval", "--broker", w.endpoint, "--candidates", str(big), "--tasks", str(w.tasks),
