@@ -64,18 +64,6 @@ geak_llm_provider_name (geak_llm_provider_t provider)
     return "unknown";
 }
 
-//  The normalised finish reasons as static strings (LlmUsage points at them)
-static const char *
-s_finish_static (const char *name)
-{
-    static const char *names [] = { "stop", "length", "content_filter", "tool_calls", "other" };
-    for (size_t i = 0; i < sizeof names / sizeof names [0]; i++)
-        if (name && strcmp (name, names [i]) == 0)
-            return names [i];
-    return "";
-}
-
-
 // ---------------------------------------------------------------- config
 
 void
@@ -679,6 +667,13 @@ s_curl_cert_error (CURLcode crc)
         || crc == CURLE_SSL_CRL_BADFILE;
 }
 
+//  A transport failure no retry can mend: a certificate, a malformed URL
+static bool
+s_curl_refused (CURLcode crc)
+{
+    return s_curl_cert_error (crc) || crc == CURLE_URL_MALFORMAT || crc == CURLE_UNSUPPORTED_PROTOCOL;
+}
+
 //  One HTTP exchange (POST body, or GET when body is NULL). Fills x; returns
 //  the curl code and *status.
 static CURLcode
@@ -853,10 +848,8 @@ s_call_http (geak_llm_t *self, const geak_llm_request_t *request, const geak_llm
             //  transport failure: connection, timeout, cut-off body or stream
             bool cert = s_curl_cert_error (crc);
             bool total = crc == CURLE_OPERATION_TIMEDOUT && !x.idle_expired && status != 0;
-            retryable = !cert && !total && !x.overflow && crc != CURLE_OUT_OF_MEMORY
-                     && crc != CURLE_URL_MALFORMAT && crc != CURLE_UNSUPPORTED_PROTOCOL;
-            rc = cert || crc == CURLE_URL_MALFORMAT || crc == CURLE_UNSUPPORTED_PROTOCOL
-               ? GEAK_E_LLM_REFUSED : GEAK_E_LLM;
+            retryable = !s_curl_refused (crc) && !total && !x.overflow && crc != CURLE_OUT_OF_MEMORY;
+            rc = s_curl_refused (crc) ? GEAK_E_LLM_REFUSED : GEAK_E_LLM;
             const char *what = x.idle_expired ? "no byte arrived for GEAK_LLM_IDLE_TIMEOUT_MS"
                              : x.overflow ? "reply body larger than the limit"
                              : x.stream_rc == GEAK_E_MALFORMED ? "a streamed event could not be read"
@@ -935,7 +928,7 @@ s_call_http (geak_llm_t *self, const geak_llm_request_t *request, const geak_llm
                 result->texts [result->count++] = geak_strdup (x.reply.text [i] ? x.reply.text [i] : "");
             result->truncated = geak_llm_reply_truncated (&x.reply);
             result->streamed = x.kind == 2;
-            result->usage.finish_reason = (char *) s_finish_static (geak_llm_reply_finish_reason (&x.reply));
+            result->usage.finish_reason = (char *) geak_llm_wire_finish_static (geak_llm_reply_finish_reason (&x.reply));
         }
         long retry_after_s = x.retry_after_s;
         s_xfer_clear (&x);
@@ -1193,8 +1186,7 @@ geak_llm_check (geak_llm_t *self, char **report, char **error)
     geak_rc_t rc = GEAK_OK;
     if (crc != CURLE_OK) {
         bool cert = s_curl_cert_error (crc);
-        rc = cert || crc == CURLE_URL_MALFORMAT || crc == CURLE_UNSUPPORTED_PROTOCOL
-           ? GEAK_E_LLM_REFUSED : GEAK_E_LLM;
+        rc = s_curl_refused (crc) ? GEAK_E_LLM_REFUSED : GEAK_E_LLM;
         *error = geak_strdupf ("GET %s: cannot reach the LLM endpoint: %s (curl %d)%s", shown,
                                curl_easy_strerror (crc), (int) crc,
                                cert ? "; set GEAK_LLM_CA_FILE to the CA bundle that signed the "
@@ -1241,7 +1233,7 @@ geak_llm_check (geak_llm_t *self, char **report, char **error)
         if (crc != CURLE_OK) {
             *error = geak_strdupf ("POST %s: cannot reach the LLM endpoint: %s (curl %d)",
                                    self->url_public, curl_easy_strerror (crc), (int) crc);
-            rc = s_curl_cert_error (crc) ? GEAK_E_LLM_REFUSED : GEAK_E_LLM;
+            rc = s_curl_refused (crc) ? GEAK_E_LLM_REFUSED : GEAK_E_LLM;
         }
         else
         if (status >= 200 && status < 300)

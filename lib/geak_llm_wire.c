@@ -46,6 +46,16 @@ geak_llm_reply_finish (geak_llm_reply_t *reply, size_t index, const char *normal
         snprintf (reply->finish [index], GEAK_LLM_FINISH_MAX, "%s", normalised);
 }
 
+const char *
+geak_llm_wire_finish_static (const char *name)
+{
+    static const char *names [] = { "stop", "length", "content_filter", "tool_calls", "other" };
+    for (size_t i = 0; i < sizeof names / sizeof names [0]; i++)
+        if (name && strcmp (name, names [i]) == 0)
+            return names [i];
+    return "";
+}
+
 bool
 geak_llm_reply_truncated (const geak_llm_reply_t *reply)
 {

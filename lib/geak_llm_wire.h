@@ -61,6 +61,9 @@ void geak_llm_reply_clear (geak_llm_reply_t *reply);
 geak_rc_t geak_llm_reply_append (geak_llm_reply_t *reply, size_t index, const char *text,
                                  size_t size);
 void geak_llm_reply_finish (geak_llm_reply_t *reply, size_t index, const char *normalised);
+//  The normalised finish reason `name` as a static string ("" when it is
+//  none of them): what LlmUsage.finish_reason may point at.
+const char *geak_llm_wire_finish_static (const char *name);
 //  Whether any choice was cut off (finish "length").
 bool geak_llm_reply_truncated (const geak_llm_reply_t *reply);
 //  The first non-empty finish reason of the choices ("" when none).

@@ -6,6 +6,7 @@
 #include "geak_prompt.h"
 #include "geak_extract.h"
 #include "geak_choices.h"
+#include "geak_llm_wire.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -252,11 +253,7 @@ s_memo_get (geak_role_t *self, geak_store_t *store, const char *request_id, char
         geak_warn ("role_memo_invalid", "role=%s request=%s", self->role, request_id);
         return GEAK_E_MALFORMED;
     }
-    static const char *finishes [] = { "stop", "length", "content_filter", "tool_calls", "other" };
-    usage->finish_reason = (char *) "";
-    for (size_t i = 0; i < sizeof finishes / sizeof finishes [0]; i++)
-        if (strcmp (finish, finishes [i]) == 0)
-            usage->finish_reason = (char *) finishes [i];
+    usage->finish_reason = (char *) geak_llm_wire_finish_static (finish);
     usage->truncated = truncated != 0;
     usage->max_tokens = max_tokens;
     usage->reasoning_tokens = reasoning;

@@ -3,6 +3,7 @@
 #include "geak_config.h"
 #include "geak_log.h"
 #include "privstore.h"
+#include "standalone.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -12,8 +13,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <hiredis/hiredis.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 extern char **environ;
 
@@ -70,21 +69,6 @@ s_ping (int port)
     if (c)
         redisFree (c);
     return ok;
-}
-
-static int
-s_free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-    socklen_t len = sizeof addr;
-    int port = 0;
-    if (fd >= 0 && bind (fd, (struct sockaddr *) &addr, sizeof addr) == 0
-    &&  getsockname (fd, (struct sockaddr *) &addr, &len) == 0)
-        port = ntohs (addr.sin_port);
-    if (fd >= 0)
-        close (fd);
-    return port;
 }
 
 //  At exit: the last command using the private Redis shuts it down (AOF
@@ -163,7 +147,7 @@ privstore_ensure (const char *tool)
         fclose (f);
     }
     if (port <= 0 || !s_ping (port)) {
-        port = s_free_port ();
+        port = standalone_free_port ();
         char port_text [16];
         snprintf (port_text, sizeof port_text, "%d", port);
         char *argv [] = { "redis-server", "--port", port_text, "--bind", "127.0.0.1",

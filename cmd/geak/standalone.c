@@ -33,8 +33,8 @@ struct standalone_t {
     char endpoint [64];
 };
 
-static int
-s_free_port (void)
+int
+standalone_free_port (void)
 {
     int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -233,7 +233,7 @@ s_start (standalone_t *self, const standalone_opts_t *opts)
     char broker_bin [PATH_MAX + 32], evaluator_bin [PATH_MAX + 32];
     snprintf (broker_bin, sizeof broker_bin, "%s/geak-broker", exe);
     snprintf (evaluator_bin, sizeof evaluator_bin, "%s/geak-evaluator", exe);
-    int port = s_free_port ();
+    int port = standalone_free_port ();
     if (port <= 0)
         return -1;
     snprintf (self->endpoint, sizeof self->endpoint, "tcp://127.0.0.1:%d", port);

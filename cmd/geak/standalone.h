@@ -61,4 +61,7 @@ int standalone_service_workers (geak_client_t *client, const char *service);
 geak_rc_t standalone_llm_env (const char *spec, char ***env_p);
 void standalone_env_free (char ***env_p);
 
+//  A loopback TCP port free now (bound and released), or -1.
+int standalone_free_port (void);
+
 #endif
