@@ -629,7 +629,14 @@ static const char *s_glue =
     "        return _geak_bench.perf(int(a), int(b))\n"
     "    if kind == \"metrics\":\n"
     "        return _geak_bench.metrics(int(a), int(b))\n"
-    "    raise ValueError(\"unknown call kind %r\" % (kind,))\n";
+    "    raise ValueError(\"unknown call kind %r\" % (kind,))\n"
+    "\n"
+    "\n"
+    "def geak_fresh_state():\n"
+    "    \"\"\"The harness's hook before its check after timing: the next perf call builds its inputs\n"
+    "    afresh (an op that accumulates into its arguments changed them while it was timed).\"\"\"\n"
+    "    if _geak_bench is not None:\n"
+    "        _geak_bench.perf_state = None\n";
 
 // ------------------------------------------------------------------ small helpers
 

@@ -31,6 +31,7 @@
     processes from the directory of this binary, waits until all N workers
     are registered (polling mmi.stats, bounded), and stops them at the end. */
 #include "geak_prelude.h"
+#include "geak_taskstatus.h"
 #include <sys/stat.h>
 #include "geak_client.h"
 #include "geak_config.h"
@@ -406,12 +407,12 @@ s_check_set (check_t *check, const char *status, const char *reason)
     check->reason = geak_strdup (reason ? reason : "");
 }
 
-//  Broken and flaky tasks are left out of the accuracy denominators
+//  Broken, flaky and unsupported tasks are left out of the accuracy denominators
 static bool
 s_check_excluded (const check_t *check)
 {
     return check && check->status
-        && (strcmp (check->status, "broken") == 0 || strcmp (check->status, "flaky") == 0);
+        && geak_task_status_excluded (check->status);
 }
 
 // ------------------------------------------------------------------ verdicts
@@ -453,6 +454,24 @@ s_verdict_result (const item_t *item, const Geak__EvalResult *r)
         cJSON_AddNumberToObject (v, "speedup", r->speedup);
     else
         cJSON_AddNullToObject (v, "speedup");
+    if (r->timed && r->speedup_ci > 0)
+        cJSON_AddNumberToObject (v, "speedup_ci", r->speedup_ci);
+    if (r->timing_note && *r->timing_note)
+        cJSON_AddStringToObject (v, "timing_note", r->timing_note);
+    //  what passing inputs noted (e.g. reference elements that are NaN and not compared)
+    cJSON *notes = NULL;
+    for (size_t i = 0; i < r->n_verdicts; i++) {
+        const Geak__InputVerdict *iv = r->verdicts [i];
+        if (!iv->ok || !iv->message || !*iv->message)
+            continue;
+        if (!notes)
+            notes = cJSON_AddArrayToObject (v, "notes");
+        if (notes && cJSON_GetArraySize (notes) < 8) {
+            char line [600];
+            snprintf (line, sizeof line, "%.200s: %.380s", iv->label ? iv->label : "?", iv->message);
+            cJSON_AddItemToArray (notes, cJSON_CreateString (line));
+        }
+    }
     double abs_err = 0, rel_err = 0;
     for (size_t i = 0; i < r->n_verdicts; i++) {
         if (r->verdicts [i]->max_abs_err > abs_err)
@@ -545,8 +564,7 @@ s_take_check (check_t *check, geak_reply_t *reply)
     if (answer.kind == ANSWER_RESULT) {
         const Geak__EvalResult *r = answer.env->eval_result;
         const char *status = r->task_status;
-        bool known = strcmp (status, "ok") == 0 || strcmp (status, "broken") == 0
-                  || strcmp (status, "flaky") == 0;
+        bool known = geak_task_status_known (status);
         if (known && r->error_class != GEAK__ERROR_CLASS__HARNESS_ERROR)
             s_check_set (check, status, r->task_status_reason);
         else

@@ -12,6 +12,7 @@
       speedup_hist.svg        speedups of correct lineages' best attempts
       final.jsonl             one final candidate per lineage, GEAK-eval shape */
 #include "geak_prelude.h"
+#include "geak_taskstatus.h"
 #include "geak_log.h"
 #include "geak_proto.h"
 #include "geak_score.h"
@@ -455,7 +456,7 @@ s_final (geak_store_t *store, const runview_t *run, const geak_score_t *score, c
     geak_rc_t rc = GEAK_OK;
     for (size_t t = 0; t < geak_score_tasks (score) && rc == GEAK_OK; t++) {
         const geak_score_task_t *task = geak_score_task (score, t);
-        if (strcmp (task->status, "broken") == 0 || strcmp (task->status, "flaky") == 0)
+        if (geak_task_status_excluded (task->status))
             continue;
         for (uint32_t s = 0; s < task->lineages && rc == GEAK_OK; s++) {
             const geak_score_lineage_t *lin = &task->lineage [s];

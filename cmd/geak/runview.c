@@ -3,6 +3,7 @@
 #include "runview.h"
 #include "privstore.h"
 #include "geak_config.h"
+#include "geak_taskstatus.h"
 #include "geak_log.h"
 #include "geak_score.h"
 
@@ -307,7 +308,7 @@ runview_json_settings (const runview_t *self, cJSON *obj, const char *ablation_k
 bool
 runview_scanned (const runview_task_t *task)
 {
-    return strcmp (task->status, "broken") != 0 && strcmp (task->status, "flaky") != 0;
+    return !geak_task_status_excluded (task->status);
 }
 
 geak_rc_t

@@ -4,6 +4,7 @@
     geak status RUN [--last N] [--json]       config summary, counters, lineages
                                               done/total, the latest attempts */
 #include "geak_prelude.h"
+#include "geak_taskstatus.h"
 #include "geak_log.h"
 #include "geak_proto.h"
 #include "geak_store.h"
@@ -167,15 +168,15 @@ s_show (geak_store_t *store, const char *run_id, long last, bool json)
     //  Lineages: done / total, and the last attempt of each
     size_t total = 0, done = 0, started = 0, nlatest = 0;
     latest_t *latest = NULL;
-    size_t by_status [5] = { 0 };       //  ok, broken, flaky, unchecked, other
+    //  ok, broken, flaky, unsupported_on_device (geak_task_statuses), unchecked, other
+    enum { UNCHECKED = 4, OTHER = 5 };
+    size_t by_status [6] = { 0 };
     int status = 0;
     for (size_t t = 0; t < run->ntasks && status == 0; t++) {
         const runview_task_t *task = &run->tasks [t];
-        const char *names [] = { "ok", "broken", "flaky", "unchecked" };
-        size_t slot = 4;
-        for (size_t i = 0; i < 4; i++)
-            if (strcmp (task->status, names [i]) == 0)
-                slot = i;
+        size_t slot = geak_task_status_index (task->status);
+        if (slot == UNCHECKED)
+            slot = strcmp (task->status, "unchecked") == 0 ? UNCHECKED : OTHER;
         by_status [slot]++;
         if (!runview_scanned (task))
             continue;
@@ -239,11 +240,10 @@ s_show (geak_store_t *store, const char *run_id, long last, bool json)
             runview_json_settings (run, cfg, NULL);
             cJSON *tasks = cJSON_AddObjectToObject (root, "tasks");
             cJSON_AddNumberToObject (tasks, "total", (double) run->ntasks);
-            cJSON_AddNumberToObject (tasks, "ok", (double) by_status [0]);
-            cJSON_AddNumberToObject (tasks, "broken", (double) by_status [1]);
-            cJSON_AddNumberToObject (tasks, "flaky", (double) by_status [2]);
-            cJSON_AddNumberToObject (tasks, "unchecked", (double) by_status [3]);
-            cJSON_AddNumberToObject (tasks, "other", (double) by_status [4]);
+            for (size_t i = 0; geak_task_statuses [i]; i++)
+                cJSON_AddNumberToObject (tasks, geak_task_statuses [i], (double) by_status [i]);
+            cJSON_AddNumberToObject (tasks, "unchecked", (double) by_status [UNCHECKED]);
+            cJSON_AddNumberToObject (tasks, "other", (double) by_status [OTHER]);
             cJSON *counts = cJSON_AddObjectToObject (root, "counters");
             for (size_t c = 0; c < NCOUNTERS; c++)
                 cJSON_AddNumberToObject (counts, s_counter_names [c],
@@ -288,9 +288,11 @@ s_show (geak_store_t *store, const char *run_id, long last, bool json)
                     run->reflector ? "on" : "off", run->optimizer ? "on" : "off",
                     run->price_in, run->price_out);
             printf ("  tasks %zu: %zu ok, %zu broken, %zu flaky, %zu unchecked", run->ntasks,
-                    by_status [0], by_status [1], by_status [2], by_status [3]);
-            if (by_status [4])
-                printf (", %zu other", by_status [4]);
+                    by_status [0], by_status [1], by_status [2], by_status [UNCHECKED]);
+            if (by_status [3])
+                printf (", %zu unsupported on this device", by_status [3]);
+            if (by_status [OTHER])
+                printf (", %zu other", by_status [OTHER]);
             printf ("\n  counters:");
             for (size_t c = 0; c < NCOUNTERS; c++)
                 printf (" %s %lld", s_counter_names [c], (long long) s_counter (counters, s_counter_names [c]));

@@ -14,8 +14,9 @@
     unless --gpu), sends each task's reference the harness `selfcheck` op (reference
     against the oracle twice in fresh processes) with the tasks spread over the servers,
     prints one row per task and exits 1 when any task is broken, flaky or could not be
-    checked. With --gpu the self-check also times the reference against itself. */
+    checked (a task unsupported on this device is reported, not a failure). With --gpu the self-check also times the reference against itself. */
 #include "geak_prelude.h"
+#include "geak_taskstatus.h"
 #include "geak_config.h"
 #include "geak_harness.h"
 #include "geak_log.h"
@@ -45,7 +46,7 @@ typedef struct {
     char *source;           //  "-" or "<format>:<file>"
     char *problem;          //  task.json unreadable: why
     //  check results
-    char *status;           //  ok | broken | flaky | error
+    char *status;           //  ok | broken | flaky | unsupported_on_device | error
     char *reason;
     char *error_class;
     double seconds, speedup, gbps, tflops;
@@ -371,7 +372,7 @@ s_selected (const tasks_t *tasks, const task_t *t, char **names, int n_names)
 
 static int
 s_write_json (const char *path, const tasks_t *tasks, const long *order, size_t n, bool gpu,
-              const cJSON *device, int ok, int broken, int flaky, int errors)
+              const cJSON *device, int ok, int broken, int flaky, int unsupported, int errors)
 {
     cJSON *root = cJSON_CreateObject ();
     cJSON_AddBoolToObject (root, "gpu", gpu);
@@ -403,6 +404,7 @@ s_write_json (const char *path, const tasks_t *tasks, const long *order, size_t 
     cJSON_AddNumberToObject (root, "ok", ok);
     cJSON_AddNumberToObject (root, "broken", broken);
     cJSON_AddNumberToObject (root, "flaky", flaky);
+    cJSON_AddNumberToObject (root, "unsupported_on_device", unsupported);
     cJSON_AddNumberToObject (root, "error", errors);
     char *text = cJSON_Print (root);
     cJSON_Delete (root);
@@ -537,7 +539,7 @@ s_check (int argc, char **argv)
     cJSON *device = NULL;
     //  tasks with an unreadable task.json are broken without asking the harness
     size_t next = 0, done = 0;
-    int ok = 0, broken = 0, flaky = 0, errors = 0;
+    int ok = 0, broken = 0, flaky = 0, unsupported = 0, errors = 0;
     int64_t t0 = geak_clock_mono_ms ();
     while (done < n) {
         //  hand out work
@@ -650,6 +652,9 @@ s_check (int argc, char **argv)
                 if (strcmp (t->status, "flaky") == 0)
                     flaky++;
                 else
+                if (strcmp (t->status, "unsupported_on_device") == 0)
+                    unsupported++;
+                else
                     errors++;
                 geak_info ("task_selfcheck", "task=%s status=%s seconds=%.1f", t->name, t->status, t->seconds);
             }
@@ -660,9 +665,10 @@ s_check (int argc, char **argv)
     s_print_header (gpu);
     for (size_t i = 0; i < n; i++)
         s_print_row (&tasks.items [order [i]], gpu);
-    printf ("%zu tasks: %d ok, %d broken, %d flaky, %d not checked (%.1f s)\n", n, ok, broken, flaky, errors,
+    printf ("%zu tasks: %d ok, %d broken, %d flaky, %d unsupported on this device, %d not checked (%.1f s)\n",
+            n, ok, broken, flaky, unsupported, errors,
             (double) (geak_clock_mono_ms () - t0) / 1000.0);
-    if (json_path && s_write_json (json_path, &tasks, order, n, gpu, device, ok, broken, flaky, errors) != 0) {
+    if (json_path && s_write_json (json_path, &tasks, order, n, gpu, device, ok, broken, flaky, unsupported, errors) != 0) {
         fprintf (stderr, "geak tasks check: cannot write %s\n", json_path);
         exit_code = 1;
     }

@@ -1,5 +1,6 @@
 /*  eval_result.c - build EvalResult messages; strict JSON conversion. */
 #include "eval_result.h"
+#include "geak_taskstatus.h"
 
 #include <math.h>
 
@@ -279,6 +280,8 @@ eval_result_from_json (const cJSON *json, char **why)
     s_double (&conv, json, "gbps", &self->gbps);
     s_double (&conv, json, "tflops", &self->tflops);
     s_bool (&conv, json, "timed", &self->timed);
+    s_string (&conv, json, "timing_note", &self->timing_note);
+    s_double (&conv, json, "speedup_ci", &self->speedup_ci);
     self->reference = s_stats (&conv, json, "reference");
     self->candidate = s_stats (&conv, json, "candidate");
     s_string (&conv, json, "sandbox", &self->isolation);
@@ -345,8 +348,8 @@ eval_result_from_selfcheck_json (const cJSON *json, char **why)
         s_fail (&conv, "results", "not an array");
     const char *status = self->task_status;
     bool ok = strcmp (status, "ok") == 0;
-    if (!conv.why && !ok && strcmp (status, "broken") != 0 && strcmp (status, "flaky") != 0)
-        s_fail (&conv, "status", *status ? "not ok, broken or flaky" : "missing");
+    if (!conv.why && !geak_task_status_known (status))
+        s_fail (&conv, "status", *status ? "not ok, broken, flaky or unsupported_on_device" : "missing");
     if (!conv.why && self->error_class == GEAK__ERROR_CLASS__ERROR_CLASS_UNSPECIFIED)
         s_fail (&conv, "error_class", "missing");
     if (!conv.why && self->error_class == GEAK__ERROR_CLASS__HARNESS_ERROR)

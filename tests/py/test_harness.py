@@ -583,3 +583,162 @@ def test_server_survived_everything(server):
     assert server.recv()["op"] == "error"
     os.write(server.req_w, b"{not json\n")
     assert server.recv()["op"] == "error"
+
+
+# ------------------------------------------------------------------ benchmark perf cases with state
+
+STATEFUL = os.path.join(ROOT, "tests", "fixtures", "tritonbench-stateful")
+
+
+@pytest.fixture(scope="module")
+def stateful_tasks():
+    """tests/fixtures/tritonbench-stateful imported by the real `geak tasks import`."""
+    import geakproc
+    d = tempfile.mkdtemp(prefix="geak-stateful-")
+    out = os.path.join(d, "tasks")
+    p = subprocess.run([os.path.join(geakproc.BIN, "geak"), "tasks", "import", "tritonbench-revised", STATEFUL,
+                        "--out", out], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    yield out
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.mark.parametrize("name", ["accumulate_into", "scale_inplace_perf", "partial_write"])
+def test_gold_against_itself_with_state_kept_between_perf_calls(server, stateful_tasks, name):
+    """The check after timing runs on fresh inputs (the op accumulated into / scaled its inputs on
+    every timed call), poisoned, and elements the gold leaves unwritten (NaN in the oracle) are
+    not compared: the gold passes its own full-mode evaluation, timed."""
+    task = os.path.join(stateful_tasks, name)
+    r = evaluate(server, reference_code(task), task=task, mode="full", time_on_cpu=True, perf_reps=16)
+    assert r["error_class"] == "pass" and r["timed"] is True, r
+    perf = [v for v in r["verdicts"] if v["label"].startswith("benchmark perf input")]
+    assert len(perf) == 3 and all(v["ok"] for v in perf), r["verdicts"]
+    if name == "partial_write":
+        assert all("NaN in 512 of 1024" in v["message"] or "NaN in" in v["message"] for v in perf), perf
+    assert r["speedup"] > 0 and r["speedup_ci"] > 0, r
+
+
+def test_state_after_timing_still_catches_a_wrong_answer(server, stateful_tasks):
+    """Fresh inputs for the last check do not hide a candidate that is right only at first."""
+    task = os.path.join(stateful_tasks, "accumulate_into")
+    code = reference_code(task).replace("def accumulate_(x, out):", "_n = [0]\n\n\ndef accumulate_(x, out):\n"
+                                        "    _n[0] += 1\n    if _n[0] > 40:\n        return out * 0\n", 1)
+    r = evaluate(server, code, task=task, mode="full", time_on_cpu=True, perf_reps=16)
+    assert r["error_class"] == "mismatch" and "after timing" in r["error_message"], r
+
+
+def test_perf_input_that_fails_the_gold_marks_the_task_not_the_candidate(server, stateful_tasks):
+    task = os.path.join(stateful_tasks, "perf_crash")
+    r = evaluate(server, reference_code(task), task=task, mode="full", time_on_cpu=True, perf_reps=16)
+    assert r["error_class"] == "pass" and r["exec_ok"] is True and r["timed"] is False, r
+    assert "the task's reference fails on" in r["timing_note"] and "not the candidate" in r["timing_note"], r
+    assert "illegal memory access" in r["timing_note"], r
+
+
+# ------------------------------------------------------------------ self-check statuses
+
+_UNARY_SPEC = '''
+import os
+import torch
+
+
+def correctness_cases(interpreted):
+    return [{"n": 256, "label": "n=256"}]
+
+
+def make_inputs(case, seed, device):
+    g = torch.Generator(device=device).manual_seed(seed)
+    return (torch.randn(case["n"], generator=g, device=device),)
+
+
+def oracle(x):
+    return %s
+'''
+
+_UNARY_REF = '''
+import torch
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _k(x_ptr, o_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    x = tl.load(x_ptr + offs, mask=mask)
+    tl.store(o_ptr + offs, %s, mask=mask)
+
+
+def f(x):
+    out = torch.empty_like(x)
+    _k[(triton.cdiv(x.numel(), 256),)](x, out, x.numel(), BLOCK=256)
+    return out
+'''
+
+
+def unary_task(root, name, oracle_expr, kernel_expr, tol=1e-5):
+    d = os.path.join(str(root), name)
+    os.makedirs(d)
+    with open(os.path.join(d, "task.json"), "w") as f:
+        json.dump({"name": name, "entry": {"name": "f"},
+                   "tolerances": {"float32": {"atol": tol, "rtol": tol}}}, f)
+    with open(os.path.join(d, "spec.py"), "w") as f:
+        f.write(_UNARY_SPEC % oracle_expr)
+    with open(os.path.join(d, "reference.py"), "w") as f:
+        f.write(_UNARY_REF % kernel_expr)
+    return d
+
+
+def selfcheck(fs, task):
+    fs.send({"op": "selfcheck", "id": os.path.basename(task), "task_dir": task, "seed": 9, "drop_uid": DROP_UID})
+    msg = fs.recv(180)
+    assert msg["op"] == "selfcheck", msg
+    return msg["result"]
+
+
+def test_nan_policy_reference_nan_is_not_compared(server, tmp_path):
+    """NaN policy (docs/tasks.md): where the reference yields NaN (log of a negative input) the
+    element is not compared, in the self-check and in a candidate's verdict alike; the self-check
+    reports how many elements that is."""
+    task = unary_task(tmp_path, "log_nan", "torch.log(x)", "tl.log(x)")
+    r = selfcheck(server, task)
+    assert r["status"] == "ok" and r["error_class"] == "pass", r
+    assert "yields NaN in" in r["reason"] and "of 256 elements" in r["reason"], r
+    # a candidate with a finite value where the reference has NaN, right elsewhere: pass, noted
+    finite = (_UNARY_REF % "tl.where(x > 0, tl.log(tl.abs(x) + 1e-30), 0.0)")
+    v = evaluate(server, finite, task=task)
+    assert v["error_class"] == "pass", v
+    assert any("not compared" in x["message"] for x in v["verdicts"]), v["verdicts"]
+    # a candidate wrong where the reference is defined still fails
+    wrong = (_UNARY_REF % "tl.where(x > 0, tl.log(x) + 1.0, 0.0)")
+    assert evaluate(server, wrong, task=task)["error_class"] == "mismatch"
+    # Inf still has to match exactly
+    inf_task = unary_task(tmp_path, "log_inf", "torch.where(x > 0, torch.full_like(x, float('inf')), x)",
+                          "tl.where(x > 0, float('inf'), x)")
+    assert selfcheck(server, inf_task)["status"] == "ok"
+    assert evaluate(server, _UNARY_REF % "x", task=inf_task)["error_class"] == "mismatch"
+
+
+def test_reference_nan_everywhere_is_broken(server, tmp_path):
+    task = unary_task(tmp_path, "all_nan", "x * float('nan')", "x * float('nan')")
+    r = selfcheck(server, task)
+    assert r["status"] == "broken" and "NaN in every element" in r["reason"], r
+
+
+def test_oracle_that_differs_only_within_tolerance_is_not_flaky(server, tmp_path):
+    """Two fresh oracle processes that differ by rounding (here a pid-dependent 1e-6 relative
+    term, within the task's 1e-3) make an ok task, not a flaky one."""
+    within = unary_task(tmp_path, "rounding", "x * (1 + (os.getpid() % 97 + 1) * 1e-6)", "x", tol=1e-3)
+    r = selfcheck(server, within)
+    assert r["status"] == "ok", r
+    # (beyond the tolerance: test_selfcheck_broken_and_flaky's pid-valued oracle)
+
+
+def test_gold_with_another_vendors_intrinsics_is_unsupported_on_device(server, tmp_path):
+    """AMD-only gold (tl.extra.hip) cannot run here (the CPU interpreter; on NVIDIA ptxas fails on
+    __ocml_*): a fact about the task on this device, not a broken task."""
+    task = unary_task(tmp_path, "hip_pow", "x * x", "tl.extra.hip.libdevice.pow(x, 2.0)")
+    r = selfcheck(server, task)
+    assert r["status"] == "unsupported_on_device", r
+    assert "AMD-only" in r["reason"] and "tl.extra.hip" in r["reason"], r
+    assert r["error_class"] not in ("pass", "harness_error"), r

@@ -262,8 +262,12 @@ class _Timer:
         return ms, wall, suspect, out
 
 
-def _serve_timing(ctl, data_w, key, entry, make_inputs, device, timer, sync):
-    """Timing loop shared by the candidate and the reference child."""
+def _serve_timing(ctl, data_w, key, entry, make_inputs, device, timer, sync, fresh=None, poison=None):
+    """Timing loop shared by the candidate and the reference child.  The timed calls of a perf
+    case share one set of inputs (as GEAK-eval's do_bench does); the output checked after timing
+    comes from one call on fresh inputs, after `fresh()` (the task's hook that drops state it
+    keeps between calls, e.g. an imported benchmark's perf tensors), poisoned like the checks:
+    an op that accumulates into or updates its arguments has changed them while it was timed."""
     inputs = {}
     perf_cpu = {}
     while True:
@@ -290,16 +294,39 @@ def _serve_timing(ctl, data_w, key, entry, make_inputs, device, timer, sync):
                 inputs.clear()
                 r = cmd["spec"]
                 inputs[j] = make_inputs(r["case"], r["seed"], device)
+            if cmd.get("want_output"):
+                inputs.clear()  # the timed state goes first
+                if fresh is not None:
+                    fresh()
+                v = _to_device(perf_cpu[j], device) if j in perf_cpu else None
+                args = (v if isinstance(v, tuple) else tuple(v)) if v is not None else None
+                if args is None:
+                    r = cmd["spec"]
+                    args = make_inputs(r["case"], r["seed"], device)
+                if poison is not None:
+                    poison["on"] = True
+                try:
+                    out = entry(*args)
+                    sync()
+                except BaseException as e:
+                    wire.send(data_w, key, {"ev": "error", "phase": "call", "run": j,
+                                            "class": _classify_safe(e, "call"),
+                                            "message": "%s: %s" % (type(e).__name__, _safe_str(e))})
+                    return
+                finally:
+                    if poison is not None:
+                        poison["on"] = False
+                del args
+                desc, blob = wire.pack_value(out)
+                del out
+                wire.send(data_w, key, {"ev": "samples", "run": j, "ms": [], "wall_ms": [], "suspect": 0,
+                                        "value": desc}, blob)
+                continue
             ms, wall, suspect, out = timer.samples(entry, inputs[j], int(cmd.get("reps", 10)),
                                                    int(cmd.get("warmup", 0)), int(cmd.get("calls", 1) or 1))
             sync()
-            msg = {"ev": "samples", "run": j, "ms": ms, "wall_ms": wall, "suspect": suspect}
-            if cmd.get("want_output"):
-                desc, blob = wire.pack_value(out)
-                msg["value"] = desc
-                wire.send(data_w, key, msg, blob)
-            else:
-                wire.send(data_w, key, msg)
+            del out
+            wire.send(data_w, key, {"ev": "samples", "run": j, "ms": ms, "wall_ms": wall, "suspect": suspect})
         else:
             wire.send(data_w, key, {"ev": "error", "phase": "timing", "class": "harness_error",
                                     "message": "unknown command %r" % (c,)})
@@ -487,7 +514,10 @@ def _candidate(spec, key, ctl_r, data_w, work):
         del inputs
     del all_inputs
     send(data_w, key, {"ev": "checked"})
-    _serve_timing(ctl, data_w, key, entry, None, device, timer, sync)
+    # the task's state hook comes from the task's appended code (an imported benchmark's runner)
+    fresh = getattr(mod, "geak_fresh_state", None) if append is not None else None
+    _serve_timing(ctl, data_w, key, entry, None, device, timer, sync,
+                  fresh=fresh if callable(fresh) else None, poison=poison)
 
 
 def _autotune_without_benchmark():
