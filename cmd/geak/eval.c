@@ -52,6 +52,8 @@ typedef struct {
     char *task;             //  name or path, as given
     char *task_path;        //  what goes into TaskRef.path ("" for a name)
     char *code;
+    char *file_name;        //  GEAK-eval's file_name: the record's "file", the .py file, else NULL
+    int difficulty;         //  the record's "difficulty" (1-5), 0: none
     char *input_error;      //  the line could not be used
     cJSON *verdict;         //  filled when answered
     char *request_id;       //  while pending
@@ -73,7 +75,8 @@ s_usage (void)
     fprintf (stderr,
              "usage: geak eval --candidates FILE.jsonl [--tasks DIR] [--out FILE] [--summary FILE]\n"
              "                 [--broker EP | --standalone N] [--window N] [--timeout-ms N]\n"
-             "                 [--correctness-only] [--no-selfcheck]\n");
+             "                 [--correctness-only] [--no-selfcheck] [--geak-eval-fields]\n"
+             "                 [--table FILE|-]\n");
 }
 
 // ------------------------------------------------------------------ input
@@ -154,6 +157,10 @@ s_item_from_json (item_t *item, const cJSON *obj, const char *where)
         return;
     }
     char *file = s_json_str (obj, "file");
+    item->file_name = file ? geak_strdup (file) : NULL;
+    const cJSON *diff = cJSON_GetObjectItemCaseSensitive (obj, "difficulty");
+    if (cJSON_IsNumber (diff) && diff->valuedouble >= 1 && diff->valuedouble <= 5)
+        item->difficulty = (int) diff->valuedouble;
     char *task = s_json_str (obj, "task");
     char *task_file = s_json_str (obj, "task_file");
     if (!task && !task_file && file)
@@ -253,6 +260,7 @@ s_read_folder (const char *path, s_items_t *all)
         size_t size = 0;
         char *code = geak_read_file (file, GEAK_EVAL_CODE_MAX + 1, &size);
         item->id = geak_strdup (names [i]);
+        item->file_name = geak_strdup (names [i]);
         item->task = s_stem (names [i]);
         item->task_path = geak_strdup ("");
         item->code = code ? code : geak_strdup ("");
@@ -350,6 +358,7 @@ s_items_free (item_t *items, int n)
         free (items [i].task);
         free (items [i].task_path);
         free (items [i].code);
+        free (items [i].file_name);
         free (items [i].input_error);
         free (items [i].request_id);
         cJSON_Delete (items [i].verdict);
@@ -426,6 +435,43 @@ s_verdict_base (const item_t *item)
     return v;
 }
 
+//  The verdict's difficulty: the evaluated task's (task.json), else the record's
+static void
+s_verdict_difficulty (cJSON *v, const item_t *item, uint32_t from_task)
+{
+    int d = from_task >= 1 && from_task <= 5 ? (int) from_task : item->difficulty;
+    if (d)
+        cJSON_AddNumberToObject (v, "difficulty", d);
+    else
+        cJSON_AddNullToObject (v, "difficulty");
+}
+
+//  GEAK-eval's result fields beside ours (--geak-eval-fields): file_name,
+//  call_status, exec_status (booleans), stdout (the harness keeps the
+//  candidate's output in its sandbox: empty), stderr (message and trace),
+//  speedup (0 when not timed, where ours alone is null)
+static void
+s_verdict_geak_eval (cJSON *v, const item_t *item)
+{
+    char *file = item->file_name ? geak_strdup (item->file_name) : geak_strdupf ("%s.py", item->task);
+    cJSON_AddStringToObject (v, "file_name", file);
+    free (file);
+    cJSON_AddBoolToObject (v, "call_status", cJSON_IsTrue (cJSON_GetObjectItem (v, "call_ok")));
+    cJSON_AddBoolToObject (v, "exec_status", cJSON_IsTrue (cJSON_GetObjectItem (v, "exec_ok")));
+    cJSON_AddStringToObject (v, "stdout", "");
+    const cJSON *msg = cJSON_GetObjectItem (v, "message");
+    const cJSON *trace = cJSON_GetObjectItem (v, "trace");
+    const char *m = cJSON_IsString (msg) ? msg->valuestring : "";
+    const char *t = cJSON_IsString (trace) ? trace->valuestring : "";
+    char *err = geak_strdupf ("%s%s%s", m, *m && *t ? "\n" : "", t);
+    cJSON_AddStringToObject (v, "stderr", err);
+    free (err);
+    //  "speedup" is already ours and GEAK-eval's: a number, or 0 when not timed
+    cJSON *sp = cJSON_GetObjectItem (v, "speedup");
+    if (!cJSON_IsNumber (sp))
+        cJSON_ReplaceItemInObject (v, "speedup", cJSON_CreateNumber (0));
+}
+
 //  A verdict for a candidate the evaluator could not judge (our side failed)
 static cJSON *
 s_verdict_error (const item_t *item, const char *cls, const char *message)
@@ -439,6 +485,7 @@ s_verdict_error (const item_t *item, const char *cls, const char *message)
     cJSON_AddNullToObject (v, "max_abs_err");
     cJSON_AddNullToObject (v, "max_rel_err");
     cJSON_AddStringToObject (v, "message", message ? message : "");
+    s_verdict_difficulty (v, item, 0);
     return v;
 }
 
@@ -488,6 +535,9 @@ s_verdict_result (const item_t *item, const Geak__EvalResult *r)
         cJSON_AddNullToObject (v, "max_rel_err");
     }
     cJSON_AddStringToObject (v, "message", r->error_message);
+    if (r->trace && *r->trace)
+        cJSON_AddStringToObject (v, "trace", r->trace);
+    s_verdict_difficulty (v, item, r->task_difficulty);
     cJSON_AddNumberToObject (v, "eval_ms", r->eval_ms);
     cJSON_AddStringToObject (v, "worker", r->worker);
     if (r->isolation && *r->isolation)
@@ -617,12 +667,54 @@ s_check_name (const cJSON *obj, const check_t *check)
     return check->task;
 }
 
+//  n, call_ok, exec_ok, both accuracies and the speedups (sorted here) of a group
+static void
+s_add_rates (cJSON *obj, int n, int call, int exec, double *speedups, int ns)
+{
+    cJSON_AddNumberToObject (obj, "n", n);
+    cJSON_AddNumberToObject (obj, "call_ok", call);
+    cJSON_AddNumberToObject (obj, "exec_ok", exec);
+    cJSON_AddNumberToObject (obj, "call_accuracy", n ? (double) call / n : 0);
+    cJSON_AddNumberToObject (obj, "execution_accuracy", n ? (double) exec / n : 0);
+    cJSON_AddNumberToObject (obj, "speedup_n", ns);
+    if (ns) {
+        double total = 0;
+        for (int i = 0; i < ns; i++)
+            total += speedups [i];
+        qsort (speedups, (size_t) ns, sizeof *speedups, s_cmp_double);
+        double median = ns % 2 ? speedups [ns / 2]
+                               : (speedups [ns / 2 - 1] + speedups [ns / 2]) / 2;
+        cJSON_AddNumberToObject (obj, "mean_speedup", total / ns);
+        cJSON_AddNumberToObject (obj, "median_speedup", median);
+    }
+    else {
+        //  nothing timed (e.g. interpreted runs): speed is unknown, not 0
+        cJSON_AddNullToObject (obj, "mean_speedup");
+        cJSON_AddNullToObject (obj, "median_speedup");
+    }
+}
+
+static int
+s_verdict_int (const cJSON *v, const char *name)
+{
+    const cJSON *x = cJSON_GetObjectItem (v, name);
+    return cJSON_IsNumber (x) ? (int) x->valuedouble : 0;
+}
+
+//  The summary: call and execution accuracy and speedups over the candidates
+//  of scored tasks, overall and per difficulty (the index's 1-5; "unknown"
+//  without one), tasks and candidates per task status, the excluded tasks
+//  with their reasons (docs/eval.md)
 static cJSON *
 s_summary (const item_t *items, int n, const check_t *checks, int nc, double wall_s)
 {
+    enum { DMAX = 5 };
     int call = 0, exec = 0, timed = 0, counted = 0;
+    int dn [DMAX + 1] = { 0 }, dcall [DMAX + 1] = { 0 }, dexec [DMAX + 1] = { 0 };
     double *speedups = calloc ((size_t) (n ? n : 1), sizeof *speedups);
-    assert (speedups);
+    double *dsp = calloc ((size_t) (n ? n : 1), sizeof *dsp);
+    int *sp_diff = calloc ((size_t) (n ? n : 1), sizeof *sp_diff);
+    assert (speedups && dsp && sp_diff);
     int ns = 0;
     cJSON *classes = cJSON_CreateObject ();
     //  per check: candidates, call_ok, exec_ok (for the excluded ones)
@@ -643,17 +735,22 @@ s_summary (const item_t *items, int n, const check_t *checks, int nc, double wal
             excluded++;
             continue;
         }
+        int d = s_verdict_int (v, "difficulty");
+        d = d >= 1 && d <= DMAX ? d : 0;
         counted++;
+        dn [d]++;
         if (call_ok)
-            call++;
+            call++, dcall [d]++;
         if (ok)
-            exec++;
+            exec++, dexec [d]++;
         bool was_timed = cJSON_IsTrue (cJSON_GetObjectItem (v, "timed"));
         if (was_timed)
             timed++;
         const cJSON *s = cJSON_GetObjectItem (v, "speedup");
-        if (ok && was_timed && cJSON_IsNumber (s) && s->valuedouble > 0)
+        if (ok && was_timed && cJSON_IsNumber (s) && s->valuedouble > 0) {
+            sp_diff [ns] = d;
             speedups [ns++] = s->valuedouble;
+        }
         const cJSON *cls = cJSON_GetObjectItem (v, "error_class");
         const char *name = cJSON_IsString (cls) ? cls->valuestring : "unknown";
         cJSON *count = cJSON_GetObjectItem (classes, name);
@@ -663,37 +760,47 @@ s_summary (const item_t *items, int n, const check_t *checks, int nc, double wal
             cJSON_AddNumberToObject (classes, name, 1);
     }
     cJSON *sum = cJSON_CreateObject ();
-    cJSON_AddNumberToObject (sum, "n", counted);
-    cJSON_AddNumberToObject (sum, "n_all", n);
-    cJSON_AddNumberToObject (sum, "call_ok", call);
-    cJSON_AddNumberToObject (sum, "exec_ok", exec);
-    cJSON_AddNumberToObject (sum, "call_accuracy", counted ? (double) call / counted : 0);
-    cJSON_AddNumberToObject (sum, "execution_accuracy", counted ? (double) exec / counted : 0);
-    cJSON_AddNumberToObject (sum, "timed", timed);
-    cJSON_AddNumberToObject (sum, "speedup_n", ns);
-    if (ns) {
-        double total = 0;
+    //  per difficulty first: the overall rates sort the speedups in place
+    cJSON *by_diff = cJSON_CreateObject ();
+    for (int d = 1; d <= DMAX + 1; d++) {
+        int dd = d % (DMAX + 1);        //  1..5, then 0 (unknown)
+        if (!dn [dd])
+            continue;
+        int m = 0;
         for (int i = 0; i < ns; i++)
-            total += speedups [i];
-        qsort (speedups, (size_t) ns, sizeof *speedups, s_cmp_double);
-        double median = ns % 2 ? speedups [ns / 2]
-                               : (speedups [ns / 2 - 1] + speedups [ns / 2]) / 2;
-        cJSON_AddNumberToObject (sum, "mean_speedup", total / ns);
-        cJSON_AddNumberToObject (sum, "median_speedup", median);
+            if (sp_diff [i] == dd)
+                dsp [m++] = speedups [i];
+        char key [16];
+        snprintf (key, sizeof key, dd ? "%d" : "unknown", dd);
+        cJSON *g = cJSON_AddObjectToObject (by_diff, key);
+        s_add_rates (g, dn [dd], dcall [dd], dexec [dd], dsp, m);
     }
-    else {
-        //  nothing timed (e.g. interpreted runs): speed is unknown, not 0
-        cJSON_AddNullToObject (sum, "mean_speedup");
-        cJSON_AddNullToObject (sum, "median_speedup");
-    }
+    s_add_rates (sum, counted, call, exec, speedups, ns);
+    cJSON_AddNumberToObject (sum, "n_all", n);
+    cJSON_AddNumberToObject (sum, "timed", timed);
+    cJSON_AddItemToObject (sum, "by_difficulty", by_diff);
     cJSON_AddItemToObject (sum, "classes", classes);
     cJSON *status = cJSON_AddObjectToObject (sum, "task_status");
+    cJSON *by_status = cJSON_AddObjectToObject (sum, "by_task_status");
     cJSON *apart = cJSON_AddObjectToObject (sum, "excluded");
     cJSON_AddNumberToObject (apart, "n", excluded);
     cJSON *apart_tasks = cJSON_AddObjectToObject (apart, "tasks");
     for (int c = 0; c < nc; c++) {
-        cJSON_AddStringToObject (status, s_check_name (status, &checks [c]),
-                                 checks [c].status ? checks [c].status : "unchecked");
+        const char *st = checks [c].status ? checks [c].status : "unchecked";
+        cJSON_AddStringToObject (status, s_check_name (status, &checks [c]), st);
+        cJSON *g = cJSON_GetObjectItemCaseSensitive (by_status, st);
+        if (!g) {
+            g = cJSON_AddObjectToObject (by_status, st);
+            cJSON_AddNumberToObject (g, "tasks", 0);
+            cJSON_AddNumberToObject (g, "candidates", 0);
+            cJSON_AddNumberToObject (g, "exec_ok", 0);
+        }
+        const int add [3] = { 1, per [3 * c], per [3 * c + 2] };
+        const char *keys [3] = { "tasks", "candidates", "exec_ok" };
+        for (int k = 0; k < 3; k++) {
+            cJSON *x = cJSON_GetObjectItemCaseSensitive (g, keys [k]);
+            cJSON_SetNumberValue (x, x->valuedouble + add [k]);
+        }
         if (!s_check_excluded (&checks [c]))
             continue;
         cJSON *t = cJSON_AddObjectToObject (apart_tasks, s_check_name (apart_tasks, &checks [c]));
@@ -706,7 +813,65 @@ s_summary (const item_t *items, int n, const check_t *checks, int nc, double wal
     cJSON_AddNumberToObject (sum, "wall_s", wall_s);
     free (per);
     free (speedups);
+    free (dsp);
+    free (sp_diff);
     return sum;
+}
+
+static void
+s_table_cell_pct (char *buf, size_t size, const cJSON *g, const char *key)
+{
+    const cJSON *x = cJSON_GetObjectItem (g, key);
+    if (cJSON_IsNumber (x))
+        snprintf (buf, size, "%.1f%%", 100.0 * x->valuedouble);
+    else
+        snprintf (buf, size, "-");
+}
+
+static void
+s_table_row (FILE *out, const char *label, const cJSON *g)
+{
+    char callp [16], execp [16], med [24], mean [24];
+    s_table_cell_pct (callp, sizeof callp, g, "call_accuracy");
+    s_table_cell_pct (execp, sizeof execp, g, "execution_accuracy");
+    const cJSON *m = cJSON_GetObjectItem (g, "median_speedup");
+    const cJSON *a = cJSON_GetObjectItem (g, "mean_speedup");
+    snprintf (med, sizeof med, cJSON_IsNumber (m) ? "%.2fx" : "-", cJSON_IsNumber (m) ? m->valuedouble : 0);
+    snprintf (mean, sizeof mean, cJSON_IsNumber (a) ? "%.2fx" : "-", cJSON_IsNumber (a) ? a->valuedouble : 0);
+    fprintf (out, "  %-10s %6d %9s %9s %7d %9s %9s\n", label, s_verdict_int (g, "n"), callp, execp,
+             s_verdict_int (g, "speedup_n"), mean, med);
+}
+
+//  The summary as the paper lays out its benchmark tables: accuracy by
+//  difficulty, then the tasks by self-check status and the excluded ones
+static void
+s_print_table (FILE *out, const cJSON *sum)
+{
+    fprintf (out, "Call and execution accuracy (candidates of scored tasks; speedup over correct timed ones)\n");
+    fprintf (out, "  %-10s %6s %9s %9s %7s %9s %9s\n", "difficulty", "n", "call", "exec", "timed",
+             "speedup", "median");
+    const cJSON *g;
+    cJSON_ArrayForEach (g, cJSON_GetObjectItem (sum, "by_difficulty")) {
+        char label [24];
+        snprintf (label, sizeof label, strcmp (g->string, "unknown") == 0 ? "%s" : "L%s", g->string);
+        s_table_row (out, label, g);
+    }
+    s_table_row (out, "all", sum);
+    fprintf (out, "\nTasks by self-check status\n  %-22s %6s %10s %8s\n", "status", "tasks", "candidates",
+             "exec_ok");
+    cJSON_ArrayForEach (g, cJSON_GetObjectItem (sum, "by_task_status"))
+        fprintf (out, "  %-22s %6d %10d %8d\n", g->string, s_verdict_int (g, "tasks"),
+                 s_verdict_int (g, "candidates"), s_verdict_int (g, "exec_ok"));
+    const cJSON *apart = cJSON_GetObjectItem (cJSON_GetObjectItem (sum, "excluded"), "tasks");
+    fprintf (out, "\nExcluded tasks (kept out of every metric)\n");
+    if (!cJSON_GetArraySize (apart))
+        fprintf (out, "  none\n");
+    cJSON_ArrayForEach (g, apart) {
+        const cJSON *st = cJSON_GetObjectItem (g, "status");
+        const cJSON *why = cJSON_GetObjectItem (g, "reason");
+        fprintf (out, "  %-28s %-22s %.160s\n", g->string, cJSON_IsString (st) ? st->valuestring : "?",
+                 cJSON_IsString (why) ? why->valuestring : "");
+    }
 }
 
 // ------------------------------------------------------------------ main
@@ -792,7 +957,8 @@ geak_cmd_eval (int argc, char **argv)
     const char *out_path = NULL, *summary_path = NULL;
     const char *endpoint = geak_config_str ("GEAK_BROKER", GEAK_DEFAULT_BROKER);
     long standalone = 0, window = 0, timeout_ms = 120000;
-    bool correctness = false, selfcheck = true;
+    bool correctness = false, selfcheck = true, geak_eval_fields = false;
+    const char *table_path = NULL;
     //  no broker named anywhere: run a private one (nothing else to set up)
     bool broker_named = getenv ("GEAK_BROKER") && *getenv ("GEAK_BROKER");
     for (int i = 1; i < argc; i++) {
@@ -841,6 +1007,12 @@ geak_cmd_eval (int argc, char **argv)
         else
         if (strcmp (arg, "--no-selfcheck") == 0)
             selfcheck = false;
+        else
+        if (strcmp (arg, "--geak-eval-fields") == 0)
+            geak_eval_fields = true;
+        else
+        if (strcmp (arg, "--table") == 0 && has)
+            table_path = argv [++i];
         else {
             s_usage ();
             return 2;
@@ -1003,6 +1175,8 @@ geak_cmd_eval (int argc, char **argv)
         cJSON_AddStringToObject (items [i].verdict, "task_status",
                                  items [i].check >= 0 ? checks [items [i].check].status
                                                       : "unchecked");
+        if (geak_eval_fields)
+            s_verdict_geak_eval (items [i].verdict, &items [i]);
     }
 
     //  candidates the transport could not evaluate make the command fail
@@ -1039,6 +1213,18 @@ geak_cmd_eval (int argc, char **argv)
             exit_code = 1;
     }
     cJSON *sum = s_summary (items, n, checks, nc, (geak_clock_mono_ms () - t0) / 1000.0);
+    if (table_path) {
+        FILE *tf = strcmp (table_path, "-") == 0 ? stdout : fopen (table_path, "w");
+        if (!tf) {
+            fprintf (stderr, "geak eval: cannot write %s\n", table_path);
+            exit_code = 1;
+        }
+        else {
+            s_print_table (tf, sum);
+            if (tf != stdout && fclose (tf) != 0)
+                exit_code = 1;
+        }
+    }
     char *text = cJSON_PrintUnformatted (sum);
     cJSON_Delete (sum);
     if (summary_path) {

@@ -1,7 +1,7 @@
 /*  geak tasks - the task directory: list it, self-check its references, import benchmarks.
 
     geak tasks list   [--tasks DIR] [--json]
-    geak tasks check  [--tasks DIR] [--task NAME]... [--gpu] [--json FILE] [--servers N]
+    geak tasks check  [--tasks DIR] [--task NAME]... [--gpu [--correctness-only]] [--json FILE] [--servers N]
                       [--timeout-s S] [--harness-dir DIR] [--python PY] [--cache-dir DIR]
     geak tasks import FORMAT PATH [--out DIR] [--instruction comp|simp] [--index FILE]
                       [--perf-cases N] [--atol X] [--rtol Y]
@@ -14,7 +14,7 @@
     unless --gpu), sends each task's reference the harness `selfcheck` op (reference
     against the oracle twice in fresh processes) with the tasks spread over the servers,
     prints one row per task and exits 1 when any task is broken, flaky or could not be
-    checked (a task unsupported on this device is reported, not a failure). With --gpu the self-check also times the reference against itself. */
+    checked (a task unsupported on this device is reported, not a failure). With --gpu the self-check also times the reference against itself (not with --correctness-only). */
 #include "geak_prelude.h"
 #include "geak_taskstatus.h"
 #include "geak_config.h"
@@ -64,7 +64,7 @@ s_usage (void)
 {
     fprintf (stderr,
              "usage: geak tasks list   [--tasks DIR] [--json]\n"
-             "       geak tasks check  [--tasks DIR] [--task NAME]... [--gpu] [--json FILE] [--servers N]\n"
+             "       geak tasks check  [--tasks DIR] [--task NAME]... [--gpu [--correctness-only]] [--json FILE] [--servers N]\n"
              "                         [--timeout-s S] [--harness-dir DIR] [--python PY] [--cache-dir DIR]\n"
              "       geak tasks import FORMAT PATH [--out DIR] [--instruction comp|simp] [--index FILE]\n"
              "                         [--perf-cases N] [--atol X] [--rtol Y]\n"
@@ -428,7 +428,7 @@ s_check (int argc, char **argv)
     const char *python = geak_config_str ("GEAK_PYTHON", "python3");
     const char *cache_dir = getenv ("GEAK_EVAL_CACHE_DIR");
     long servers = 2, timeout_s = 300;
-    bool gpu = false;
+    bool gpu = false, untimed = false;
     char **names = calloc ((size_t) argc + 1, sizeof *names);
     assert (names);
     int n_names = 0;
@@ -443,6 +443,9 @@ s_check (int argc, char **argv)
         else
         if (strcmp (arg, "--gpu") == 0)
             gpu = true;
+        else
+        if (strcmp (arg, "--correctness-only") == 0)
+            untimed = true;
         else
         if (strcmp (arg, "--json") == 0 && has)
             json_path = argv [++i];
@@ -569,7 +572,7 @@ s_check (int argc, char **argv)
                 if (!device && geak_harness_device (s->harness))
                     device = cJSON_Duplicate (geak_harness_device (s->harness), true);
             }
-            if (s_dispatch (s, &tasks, order [next], gpu, timeout_s) != GEAK_OK) {
+            if (s_dispatch (s, &tasks, order [next], gpu && !untimed, timeout_s) != GEAK_OK) {
                 geak_harness_stop (s->harness);
                 s->disabled = true;
                 continue;
@@ -662,13 +665,13 @@ s_check (int argc, char **argv)
     }
     for (long k = 0; k < servers; k++)
         geak_harness_destroy (&pool [k].harness);
-    s_print_header (gpu);
+    s_print_header (gpu && !untimed);
     for (size_t i = 0; i < n; i++)
-        s_print_row (&tasks.items [order [i]], gpu);
+        s_print_row (&tasks.items [order [i]], gpu && !untimed);
     printf ("%zu tasks: %d ok, %d broken, %d flaky, %d unsupported on this device, %d not checked (%.1f s)\n",
             n, ok, broken, flaky, unsupported, errors,
             (double) (geak_clock_mono_ms () - t0) / 1000.0);
-    if (json_path && s_write_json (json_path, &tasks, order, n, gpu, device, ok, broken, flaky, unsupported, errors) != 0) {
+    if (json_path && s_write_json (json_path, &tasks, order, n, gpu && !untimed, device, ok, broken, flaky, unsupported, errors) != 0) {
         fprintf (stderr, "geak tasks check: cannot write %s\n", json_path);
         exit_code = 1;
     }

@@ -281,6 +281,8 @@ eval_result_from_json (const cJSON *json, char **why)
     s_double (&conv, json, "tflops", &self->tflops);
     s_bool (&conv, json, "timed", &self->timed);
     s_string (&conv, json, "timing_note", &self->timing_note);
+    s_u32 (&conv, json, "task_difficulty", &self->task_difficulty);
+    s_string (&conv, json, "task_category", &self->task_category);
     s_double (&conv, json, "speedup_ci", &self->speedup_ci);
     self->reference = s_stats (&conv, json, "reference");
     self->candidate = s_stats (&conv, json, "candidate");
@@ -340,6 +342,8 @@ eval_result_from_selfcheck_json (const cJSON *json, char **why)
     conv_t conv = { NULL };
     s_string (&conv, json, "status", &self->task_status);
     s_string (&conv, json, "reason", &self->task_status_reason);
+    s_u32 (&conv, json, "task_difficulty", &self->task_difficulty);
+    s_string (&conv, json, "task_category", &self->task_category);
     s_class (&conv, json, "error_class", &self->error_class);
     s_bool (&conv, json, "call_ok", &self->call_ok);
     s_bool (&conv, json, "exec_ok", &self->exec_ok);

@@ -358,3 +358,41 @@ def test_every_gold_source_of_both_benchmarks_passes_the_screen(tmp_path):
     refused = {r.parent.name: screen(r.read_text()) for r in refs}
     refused = {k: v for k, v in refused.items() if v}
     assert refused == {}, refused
+
+
+def test_geak_eval_summary_by_difficulty_and_status_with_geak_eval_fields(imported, tmp_path):
+    """The per-benchmark report: accuracy per difficulty (from each task's task.json, which the
+    evaluator reports), tasks per self-check status with the excluded ones and their reasons, in
+    the paper's table layout (--table), and GEAK-eval's result fields beside ours
+    (--geak-eval-fields)."""
+    tasks = str(imported / "tasks" / "imported" / TB)
+    wrong = ADD_OK.replace("mask=m) + tl.load(b", "mask=m) - tl.load(b")
+    assert wrong != ADD_OK
+    records = [{"file": "add_example.py", "predict": "```python\n" + ADD_OK + "```"},
+               {"file": "add_example.py", "predict": "```python\n" + wrong + "```"},
+               {"task": "row_sum", "code": "import torch\n\n\ndef row_sum(x):\n    return x.float().sum(1)\n"},
+               {"task": "scale_inplace", "code": "syntax error here ("}]
+    src = tmp_path / "c.json"
+    src.write_text(json.dumps(records))
+    out, summary, table = tmp_path / "v.jsonl", tmp_path / "s.json", tmp_path / "table.txt"
+    rc, stdout, err = geak("eval", "--candidates", str(src), "--tasks", tasks, "--out", str(out),
+                           "--summary", str(summary), "--table", str(table), "--geak-eval-fields",
+                           "--standalone", "1", "--correctness-only")
+    assert rc == 0, err[-3000:]
+    v = [json.loads(l) for l in out.read_text().splitlines()]
+    assert [x["error_class"] for x in v] == ["pass", "mismatch", "no_kernel_launched", "syntax_error"], v
+    assert [x["difficulty"] for x in v] == [1, 1, 2, 1], v     # the fixtures' task.json difficulties
+    assert v[0]["file_name"] == "add_example.py" and v[2]["file_name"] == "row_sum.py", v
+    assert (v[0]["call_status"], v[0]["exec_status"]) == (True, True)
+    assert (v[1]["call_status"], v[1]["exec_status"]) == (True, False)
+    assert (v[3]["call_status"], v[3]["exec_status"]) == (False, False)
+    assert v[1]["stderr"].startswith(v[1]["message"]) and "out of tolerance" in v[1]["stderr"], v[1]
+    assert v[0]["speedup"] == 0 and v[0]["stdout"] == ""      # not timed under the interpreter
+    s = json.loads(summary.read_text())
+    assert s["n"] == 4 and s["exec_ok"] == 1
+    assert s["by_difficulty"]["1"]["n"] == 3 and s["by_difficulty"]["1"]["exec_ok"] == 1
+    assert s["by_difficulty"]["1"]["call_ok"] == 2 and s["by_difficulty"]["2"]["n"] == 1
+    assert s["by_task_status"]["ok"] == {"tasks": 3, "candidates": 4, "exec_ok": 1}, s["by_task_status"]
+    text = table.read_text()
+    assert "L1" in text and "L2" in text and "66.7%" in text and "33.3%" in text, text
+    assert "Tasks by self-check status" in text and "Excluded tasks" in text and "none" in text, text

@@ -593,6 +593,7 @@ class Server:
         except (KeyError, tasklib.TaskError) as e:
             res["error_message"] = "task: %s" % (e,)
             return res, None
+        res.update(task.facts())
         sandbox_dir = req.get("sandbox_dir")
         if not sandbox_dir or not os.path.isdir(sandbox_dir):
             res["error_message"] = "sandbox_dir %r is not a directory" % (sandbox_dir,)
@@ -1162,7 +1163,7 @@ class Server:
         def answer(status, reason, cls):
             if cls == "harness_error":  # the task's oracle/reference failed in its own child
                 cls = "timeout" if "timed out" in failed["error_message"] else "runtime_error"
-            return {"status": status, "reason": reason, "error_class": cls,
+            return {"status": status, "reason": reason, "error_class": cls, **task.facts(),
                     "call_ok": bool(r1["call_ok"] and r2["call_ok"]), "exec_ok": ok1 and ok2,
                     "results": [_brief(r1), _brief(r2)]}
 

@@ -71,6 +71,14 @@ class Task:
             self._spec = m
         return self._spec
 
+    def facts(self):
+        """What a result carries about its task: difficulty (1-5, 0 when task.json has none or
+        an out-of-range one) and category."""
+        d = self.meta.get("difficulty")
+        d = d if isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 5 else 0
+        c = self.meta.get("category")
+        return {"task_difficulty": d, "task_category": c[:100] if isinstance(c, str) else ""}
+
     def correctness_cases(self, interpreted):
         return list(self.spec.correctness_cases(interpreted))
 
