@@ -16,6 +16,6 @@ done | sort -u | grep -v -E '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*)\.
 done
 if [ -d ../shared/benchmarks ]; then
     mkdir -p .gpucarry/benchmarks
-    cp -r ../shared/benchmarks/tritonbench-revised .gpucarry/benchmarks/
+    cp -r ../shared/benchmarks/tritonbench-revised ../shared/benchmarks/rocm .gpucarry/benchmarks/
 fi
 du -sh .gpucarry

@@ -219,6 +219,7 @@ s_list (int argc, char **argv)
             cJSON_AddStringToObject (o, "category", t->category);
             cJSON_AddNumberToObject (o, "difficulty", t->difficulty);
             cJSON_AddStringToObject (o, "source", t->source);
+        cJSON_AddNumberToObject (o, "difficulty", t->difficulty);
             cJSON_AddStringToObject (o, "path", t->rel);
             if (t->problem)
                 cJSON_AddStringToObject (o, "problem", t->problem);
@@ -385,6 +386,7 @@ s_write_json (const char *path, const tasks_t *tasks, const long *order, size_t 
         cJSON_AddStringToObject (o, "name", t->name);
         cJSON_AddStringToObject (o, "path", t->rel);
         cJSON_AddStringToObject (o, "source", t->source);
+        cJSON_AddNumberToObject (o, "difficulty", t->difficulty);
         cJSON_AddStringToObject (o, "status", t->status ? t->status : "error");
         cJSON_AddStringToObject (o, "reason", t->reason ? t->reason : "");
         cJSON_AddStringToObject (o, "error_class", t->error_class ? t->error_class : "");
