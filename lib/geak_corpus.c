@@ -7,15 +7,19 @@
 #include <ctype.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <math.h>
 
 #define CORPUS_FILE_MAX (256 * 1024)
+#define CORPUS_DEPTH    3           //  root/imported/<format>/<task>
 #define BM25_K1 1.2
 #define BM25_B  0.75
 
 typedef struct {
     char *name;
     char *code;
+    char *group;        //  the benchmark it was imported from ("" for the project's own)
     char **terms;       //  sorted, with repeats (tf = run length)
     size_t nterms;
 } s_doc_t;
@@ -120,6 +124,13 @@ geak_corpus_new (void)
 void
 geak_corpus_add (geak_corpus_t *self, const char *name, const char *code, const char *extra)
 {
+    geak_corpus_add_in (self, name, code, extra, NULL);
+}
+
+void
+geak_corpus_add_in (geak_corpus_t *self, const char *name, const char *code, const char *extra,
+                    const char *group)
+{
     assert (self && name && code);
     if (self->size == self->alloc) {
         self->alloc = self->alloc ? self->alloc * 2 : 16;
@@ -131,6 +142,7 @@ geak_corpus_add (geak_corpus_t *self, const char *name, const char *code, const 
     s_doc_t *doc = &self->docs [self->size++];
     doc->name = geak_strdup (name);
     doc->code = geak_strdup (code);
+    doc->group = geak_strdup (group ? group : "");
     size_t len = strlen (code) + (extra ? strlen (extra) : 0) + 2;
     char *all = geak_malloc0 (len);
     snprintf (all, len, "%s\n%s", code, extra ? extra : "");
@@ -210,6 +222,81 @@ s_load_json (geak_corpus_t *self, const char *path)
     return GEAK_OK;
 }
 
+//  The benchmark a task directory was imported from: task.json's
+//  source.format, "" for the project's own tasks (caller frees)
+static char *
+s_group_of (const char *task_json)
+{
+    cJSON *root = task_json ? cJSON_Parse (task_json) : NULL;
+    const cJSON *source = cJSON_GetObjectItemCaseSensitive (root, "source");
+    const cJSON *format = cJSON_GetObjectItemCaseSensitive (source, "format");
+    char *group = geak_strdup (cJSON_IsString (format) ? format->valuestring : "");
+    cJSON_Delete (root);
+    return group;
+}
+
+//  Every task directory under dir (depth <= CORPUS_DEPTH): one with
+//  reference.py is a document; one without task.json is walked into
+//  (tasks/imported/<format>/<name>/). False when dir cannot be opened.
+static bool
+s_load_dir (geak_corpus_t *self, const char *root, const char *dir_path, int depth)
+{
+    DIR *dir = opendir (dir_path);
+    if (!dir)
+        return false;
+    struct dirent *entry;
+    while ((entry = readdir (dir)) != NULL) {
+        if (entry->d_name [0] == '.' || strcmp (entry->d_name, "__pycache__") == 0)
+            continue;
+        char *sub = geak_strdupf ("%s/%s", dir_path, entry->d_name);
+        char *path = geak_strdupf ("%s/reference.py", sub);
+        char *code = s_read_file (path);
+        free (path);
+        path = geak_strdupf ("%s/task.json", sub);
+        char *extra = s_read_file (path);
+        free (path);
+        if (code) {
+            char *group = s_group_of (extra);
+            geak_corpus_add_in (self, entry->d_name, code, extra, group);
+            free (group);
+        }
+        else
+        if (!extra && depth + 1 < CORPUS_DEPTH) {
+            struct stat st;
+            if (stat (sub, &st) == 0 && S_ISDIR (st.st_mode))
+                s_load_dir (self, root, sub, depth + 1);
+        }
+        free (code);
+        free (extra);
+        free (sub);
+    }
+    closedir (dir);
+    return true;
+}
+
+char *
+geak_corpus_default_root (const char *tasks_root)
+{
+    assert (tasks_root);
+    char *real = realpath (tasks_root, NULL);
+    if (!real)
+        return geak_strdup (tasks_root);
+    //  <top>/imported/<format>: an importer's output, the tree above it holds the rest
+    char *slash = strrchr (real, '/');
+    if (slash && slash != real) {
+        *slash = '\0';
+        char *parent = strrchr (real, '/');
+        if (parent && strcmp (parent + 1, "imported") == 0 && parent != real) {
+            *parent = '\0';
+            char *top = geak_strdup (real);
+            free (real);
+            return top;
+        }
+    }
+    free (real);
+    return geak_strdup (tasks_root);
+}
+
 geak_corpus_t *
 geak_corpus_load (const char *root, geak_rc_t *rc)
 {
@@ -226,28 +313,10 @@ geak_corpus_load (const char *root, geak_rc_t *rc)
             qsort (self->docs, self->size, sizeof (s_doc_t), s_cmp_names);
         return self;
     }
-    DIR *dir = root ? opendir (root) : NULL;
-    if (!dir) {
+    if (!root || !s_load_dir (self, root, root, 0)) {
         geak_warn ("corpus_missing", "root=%s errno=%d", root ? root : "-", errno);
         return self;
     }
-    struct dirent *entry;
-    while ((entry = readdir (dir)) != NULL) {
-        if (entry->d_name [0] == '.')
-            continue;
-        size_t len = strlen (root) + strlen (entry->d_name) + 32;
-        char *path = geak_malloc0 (len);
-        snprintf (path, len, "%s/%s/reference.py", root, entry->d_name);
-        char *code = s_read_file (path);
-        snprintf (path, len, "%s/%s/task.json", root, entry->d_name);
-        char *extra = code ? s_read_file (path) : NULL;
-        if (code)
-            geak_corpus_add (self, entry->d_name, code, extra);
-        free (code);
-        free (extra);
-        free (path);
-    }
-    closedir (dir);
     //  deterministic order whatever readdir does
     if (self->size > 1)
         qsort (self->docs, self->size, sizeof (s_doc_t), s_cmp_names);
@@ -265,6 +334,7 @@ geak_corpus_destroy (geak_corpus_t **self_p)
     for (size_t i = 0; i < self->size; i++) {
         free (self->docs [i].name);
         free (self->docs [i].code);
+        free (self->docs [i].group);
         s_free_terms (self->docs [i].terms, self->docs [i].nterms);
     }
     free (self->docs);
@@ -350,11 +420,13 @@ geak_corpus_twins (const char *a, const char *b)
 }
 
 //  Whether a document may not be the example of task `exclude`: the task
-//  itself, or a near twin of it (the same operation under another name)
+//  itself, a near twin of it (the same operation under another name), or a
+//  gold kernel of the benchmark the task belongs to (group: see search)
 static bool
-s_excluded (const s_doc_t *doc, const char *exclude)
+s_excluded (const s_doc_t *doc, const char *exclude, const char *group)
 {
-    return exclude && geak_corpus_twins (doc->name, exclude);
+    return (exclude && geak_corpus_twins (doc->name, exclude))
+        || (group && *group && strcmp (doc->group, group) == 0);
 }
 
 long
@@ -367,11 +439,16 @@ geak_corpus_search (const geak_corpus_t *self, const char *query, const char *ex
         return -1;
     size_t nq = 0;
     char **q = s_terms (query, &nq);
+    //  the evaluated task's benchmark, when the corpus holds the task itself
+    const char *group = NULL;
+    for (size_t d = 0; exclude && d < self->size && !group; d++)
+        if (strcmp (self->docs [d].name, exclude) == 0 && *self->docs [d].group)
+            group = self->docs [d].group;
     //  statistics over the documents that may be returned
     size_t ndocs = 0;
     double total_len = 0;
     for (size_t d = 0; d < self->size; d++)
-        if (!s_excluded (&self->docs [d], exclude)) {
+        if (!s_excluded (&self->docs [d], exclude, group)) {
             ndocs++;
             total_len += (double) self->docs [d].nterms;
         }
@@ -388,13 +465,13 @@ geak_corpus_search (const geak_corpus_t *self, const char *query, const char *ex
             continue;                           //  each query term once
         size_t df = 0;
         for (size_t d = 0; d < self->size; d++)
-            if (!s_excluded (&self->docs [d], exclude) && s_tf (&self->docs [d], q [i]) > 0)
+            if (!s_excluded (&self->docs [d], exclude, group) && s_tf (&self->docs [d], q [i]) > 0)
                 df++;
         if (df == 0)
             continue;
         double idf = log (((double) ndocs - (double) df + 0.5) / ((double) df + 0.5) + 1.0);
         for (size_t d = 0; d < self->size; d++) {
-            if (s_excluded (&self->docs [d], exclude))
+            if (s_excluded (&self->docs [d], exclude, group))
                 continue;
             double tf = (double) s_tf (&self->docs [d], q [i]);
             if (tf == 0)
@@ -412,6 +489,76 @@ geak_corpus_search (const geak_corpus_t *self, const char *query, const char *ex
     free (scores);
     s_free_terms (q, nq);
     return best;
+}
+
+static int
+s_test_put (const char *dir, const char *name, const char *code, const char *task_json)
+{
+    char *d = geak_strdupf ("%s/%s", dir, name);
+    int fails = mkdir (d, 0700) != 0;
+    char *p = geak_strdupf ("%s/reference.py", d);
+    FILE *f = fopen (p, "w");
+    fails += !f || fputs (code, f) < 0 || fclose (f) != 0;
+    free (p);
+    if (task_json) {
+        p = geak_strdupf ("%s/task.json", d);
+        f = fopen (p, "w");
+        fails += !f || fputs (task_json, f) < 0 || fclose (f) != 0;
+        free (p);
+    }
+    free (d);
+    return fails;
+}
+
+//  A task tree as geak tasks import leaves it: our suite at the top, two
+//  benchmarks under imported/; a benchmark's task never gets its own
+//  benchmark's gold, even one that is no near twin and scores best
+static int
+s_test_tree (bool verbose)
+{
+    char top [] = "/tmp/geak-corpus-tree-XXXXXX";
+    if (!mkdtemp (top))
+        return 1;
+    char *imp = geak_strdupf ("%s/imported", top);
+    char *tb = geak_strdupf ("%s/tritonbench-revised", imp);
+    char *rocm = geak_strdupf ("%s/rocm-triton", imp);
+    int fails = mkdir (imp, 0700) != 0 || mkdir (tb, 0700) != 0 || mkdir (rocm, 0700) != 0;
+    const char *tb_json = "{\"source\": {\"format\": \"tritonbench-revised\"}}";
+    const char *rocm_json = "{\"source\": {\"format\": \"rocm-triton\"}}";
+    fails += s_test_put (top, "softmax", "def softmax(x): # row softmax exp max sum", "{\"name\": \"softmax\"}");
+    fails += s_test_put (tb, "row_softmax_online", "def f(x): # online softmax exp max sum row", tb_json);
+    fails += s_test_put (tb, "softmax_kernel_fused", "def g(x): # fused softmax exp max sum row online", tb_json);
+    fails += s_test_put (rocm, "test_softmax_rocm", "def h(x): # softmax exp max", rocm_json);
+    geak_rc_t rc;
+    geak_corpus_t *corpus = geak_corpus_load (top, &rc);
+    fails += !corpus || geak_corpus_size (corpus) != 4;
+    //  the benchmark task: its benchmark's other gold scores best, and is never picked
+    long i = corpus ? geak_corpus_search (corpus, "fused online softmax exp max sum row", "row_softmax_online",
+                                          NULL) : -1;
+    const char *got = i >= 0 ? geak_corpus_name (corpus, (size_t) i) : "-";
+    if (verbose)
+        printf ("  tree: row_softmax_online gets %s\n", got);
+    fails += strcmp (got, "softmax_kernel_fused") == 0 || strcmp (got, "row_softmax_online") == 0 || i < 0;
+    //  our own task may get a benchmark's kernel
+    i = corpus ? geak_corpus_search (corpus, "fused online softmax", "softmax", NULL) : -1;
+    fails += i < 0 || strcmp (geak_corpus_name (corpus, (size_t) i), "softmax_kernel_fused") != 0;
+    geak_corpus_destroy (&corpus);
+    //  the default root above an importer's output is the top of the tree
+    char *def = geak_corpus_default_root (tb);
+    char *real = realpath (top, NULL);
+    fails += !real || strcmp (def, real) != 0;
+    free (def);
+    def = geak_corpus_default_root (top);
+    fails += strcmp (def, top) != 0;
+    free (def);
+    free (real);
+    char *rm = geak_strdupf ("rm -rf '%s'", top);
+    fails += system (rm) != 0;
+    free (rm);
+    free (imp);
+    free (tb);
+    free (rocm);
+    return fails;
 }
 
 int
@@ -473,5 +620,6 @@ geak_corpus_test (bool verbose)
     corpus = geak_corpus_load ("/nonexistent-geak-tasks", &rc);
     fails += !corpus || rc != GEAK_OK || geak_corpus_size (corpus) != 0;
     geak_corpus_destroy (&corpus);
+    fails += s_test_tree (verbose);
     return fails;
 }

@@ -1,10 +1,14 @@
 /*  geak_corpus.h - the project's own kernels as a 1-shot example corpus,
     searched with BM25 (k1 = 1.2, b = 0.75).
 
-    A document is one task directory <root>/<name>/ that holds reference.py;
-    its text is reference.py plus task.json when present (so the task's
-    instruction words count too). The document name is <name>. Searches
-    exclude a task by name, so a task never sees its own reference. */
+    A document is one task directory that holds reference.py, found under
+    the root down to <root>/imported/<format>/<name>/; its text is
+    reference.py plus task.json when present (so the task's instruction
+    words count too). The document name is <name>, its group the benchmark it
+    was imported from (task.json source.format; "" for the project's own).
+    A search for task T never returns T itself, a near twin of T
+    (geak_corpus_twins), or, when T is a document of benchmark B, any other
+    gold kernel of B: a benchmark's answers are never its examples. */
 #ifndef GEAK_CORPUS_H_INCLUDED
 #define GEAK_CORPUS_H_INCLUDED
 
@@ -13,14 +17,20 @@
 
 typedef struct geak_corpus_t geak_corpus_t;
 
-//  Load every <root>/<name>/reference.py (files over 256 KiB are skipped).
+//  Load every task's reference.py under root (files over 256 KiB are skipped).
 //  A missing root gives an empty corpus (GEAK_OK) and a log line.
 //  NULL with *rc only on allocation failure.
 geak_corpus_t *geak_corpus_load (const char *root, geak_rc_t *rc);
 //  An empty corpus; add documents by hand (tests).
 geak_corpus_t *geak_corpus_new (void);
-//  Add a document (copied).
+//  Add a document (copied) of the project's own / of a group (a benchmark).
 void geak_corpus_add (geak_corpus_t *self, const char *name, const char *code, const char *extra);
+void geak_corpus_add_in (geak_corpus_t *self, const char *name, const char *code, const char *extra,
+                         const char *group);
+//  The corpus root for a task root when none is configured: the task root,
+//  or, for an importer's output (<top>/imported/<format>), <top>: the
+//  project's own suite and the other benchmarks (caller frees).
+char *geak_corpus_default_root (const char *tasks_root);
 void geak_corpus_destroy (geak_corpus_t **self_p);
 
 size_t geak_corpus_size (const geak_corpus_t *self);

@@ -100,9 +100,12 @@ geak_role_new (const char *role, const char *implementation, int argc, char **ar
             return NULL;
         }
     }
-    //  the 1-shot corpus: its own source when configured, else the task root (a
-    //  task's near twins are never its example: geak_corpus_twins)
-    self->corpus = geak_corpus_load (corpus ? corpus : tasks, rc);
+    //  the 1-shot corpus: its own source when configured, else the task tree
+    //  (above an importer's output: our suite and the other benchmarks); a
+    //  task's near twins and its own benchmark's gold are never its example
+    char *root = corpus ? geak_strdup (corpus) : geak_corpus_default_root (tasks);
+    self->corpus = geak_corpus_load (root, rc);
+    free (root);
     if (!self->corpus) {
         geak_role_destroy (&self);
         return NULL;
@@ -430,6 +433,7 @@ geak_role_answer (geak_role_t *self, int thread, const Geak__Envelope *request,
     candidate.prompt_ref = prompt_ref;
     candidate.reply_ref = reply_ref;
     candidate.diagnosis = prose ? prose : "";
+    candidate.example = (char *) (ask->example ? ask->example : "");
     geak_info (event, "task=%s sample=%u iteration=%u parent=%s attempt=%s impl=%s extract=%s "
                "code_bytes=%zu prose_bytes=%zu tokens_in=%llu tokens_out=%llu retries=%u "
                "finish=%s truncated=%d%s%s",

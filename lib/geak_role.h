@@ -64,6 +64,9 @@ typedef struct {
     //  = n > 1, OpenAI): the generator's first step. run_id keys the sharing.
     bool share;
     const char *run_id;
+    //  The 1-shot example the prompt carries (a corpus name; NULL: none),
+    //  recorded on the Candidate so every attempt says what it was shown.
+    const char *example;
 } geak_role_ask_t;
 
 geak_rc_t geak_role_ask (geak_role_t *self, int thread, const geak_role_ask_t *ask,

@@ -138,6 +138,7 @@ geak_score_destroy (geak_score_t **self_p)
         free (task->pub.category);
         free (task->pub.status);
         free (task->pub.reason);
+        free (task->pub.examples);
         for (uint32_t s = 0; s < self->k; s++) {
             free (task->priv [s].timed_best);
             free (task->priv [s].first_correct);
@@ -206,6 +207,7 @@ geak_score_add_task (geak_score_t *self, const char *name, const char *category,
     task->pub.category = geak_strdup (category ? category : "");
     task->pub.status = geak_strdup (status && *status ? status : "unchecked");
     task->pub.reason = geak_strdup (reason ? reason : "");
+    task->pub.examples = geak_strdup ("");
     task->pub.difficulty = difficulty;
     task->pub.scored = strcmp (task->pub.status, "ok") == 0
                     || (self->score_unchecked && strcmp (task->pub.status, "unchecked") == 0);
@@ -226,6 +228,21 @@ s_set_id (char **slot, const char *id)
 {
     free (*slot);
     *slot = geak_strdup (id ? id : "");
+}
+
+//  Keep each distinct example name once (a task's k samples usually share one)
+static void
+s_add_example (geak_score_task_t *task, const char *example)
+{
+    if (!example || !*example || strlen (task->examples) > 400)
+        return;
+    size_t n = strlen (example);
+    for (const char *p = task->examples; (p = strstr (p, example)); p += n)
+        if ((p == task->examples || p [-1] == ' ') && (p [n] == ',' || p [n] == '\0'))
+            return;
+    char *joined = geak_strdupf ("%s%s%s", task->examples, *task->examples ? ", " : "", example);
+    free (task->examples);
+    task->examples = joined;
 }
 
 static bool
@@ -254,6 +271,7 @@ geak_score_add_attempt (geak_score_t *self, const char *task_name, uint32_t samp
     lin->attempts++;
     if (a->evaluated)
         lin->evaluated++;
+    s_add_example (&task->pub, a->example);
     if (call_ok) {
         lin->call_ok = true;
         if (lin->first_call_iteration < 0 || iteration < lin->first_call_iteration)
@@ -556,6 +574,7 @@ s_task_json (const geak_score_task_t *task)
     cJSON_AddStringToObject (obj, "status", task->status);
     if (*task->reason)
         cJSON_AddStringToObject (obj, "reason", task->reason);
+    cJSON_AddStringToObject (obj, "examples", task->examples);
     cJSON_AddBoolToObject (obj, "scored", task->scored);
     cJSON_AddNumberToObject (obj, "lineages", task->lineages);
     cJSON_AddNumberToObject (obj, "lineages_seen", task->lineages_seen);

@@ -47,6 +47,7 @@ typedef struct {
     double speedup;             //  used when exec_ok && timed && finite > 0
     uint64_t tokens_in;
     uint64_t tokens_out;
+    const char *example;        //  the 1-shot example its prompt carried (copied; NULL/"": none)
 } geak_score_attempt_t;
 
 //  A distribution of values; every statistic is NAN when n == 0.
@@ -87,6 +88,7 @@ typedef struct {
     uint32_t evaluated;
     double best_speedup;            //  best over lineages; 0 when none
     const char *best_attempt;       //  borrowed from its lineage; NULL when none
+    char *examples;                 //  the distinct 1-shot examples its prompts carried, ", "-joined ("" none)
     uint64_t tokens_in;
     uint64_t tokens_out;
     geak_score_lineage_t *lineage;  //  [lineages], by sample

@@ -95,6 +95,8 @@ s_to_score (const Geak__Attempt *a, size_t index, geak_score_attempt_t *out)
     out->iteration = (uint32_t) index;
     if (a->candidate && a->candidate->lineage)
         out->iteration = a->candidate->lineage->iteration;
+    if (a->candidate)
+        out->example = a->candidate->example;
     if (a->candidate && a->candidate->usage) {
         out->tokens_in = a->candidate->usage->tokens_in;
         out->tokens_out = a->candidate->usage->tokens_out;
@@ -266,9 +268,9 @@ s_print (const runview_t *run, const geak_score_t *score, FILE *out)
     runview_table_destroy (&table);
 
     fprintf (out, "\nTasks\n");
-    table = runview_table_new (11);
+    table = runview_table_new (12);
     runview_table_row (table, "task", "difficulty", "category", "call_ok", "exec_ok", "pass@1",
-                       "first_pass", "best_speedup", "attempts", "tokens_in", "tokens_out");
+                       "first_pass", "best_speedup", "attempts", "tokens_in", "tokens_out", "1-shot example");
     for (size_t t = 0; t < geak_score_tasks (score); t++) {
         const geak_score_task_t *task = geak_score_task (score, t);
         if (!task->scored)
@@ -293,7 +295,8 @@ s_print (const runview_t *run, const geak_score_t *score, FILE *out)
         snprintf (tin, sizeof tin, "%llu", (unsigned long long) task->tokens_in);
         snprintf (tout, sizeof tout, "%llu", (unsigned long long) task->tokens_out);
         runview_table_row (table, task->name, diff, *task->category ? task->category : "-",
-                           call, exec, p1, first, best, att, tin, tout);
+                           call, exec, p1, first, best, att, tin, tout,
+                           *task->examples ? task->examples : "-");
     }
     runview_table_print (table, out, "  ");
     runview_table_destroy (&table);

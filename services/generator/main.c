@@ -26,9 +26,10 @@ s_init (int argc, char **argv, void **state_p)
     return *state_p ? GEAK_OK : rc;
 }
 
-//  The user message: task, knowledge, 1-shot, closing instruction. Caller frees.
+//  The user message: task, knowledge, 1-shot, closing instruction; *example
+//  is the 1-shot example's name (corpus-owned) or NULL. Caller frees.
 static char *
-s_user_prompt (geak_role_t *role, const Geak__GenerateRequest *req)
+s_user_prompt (geak_role_t *role, const Geak__GenerateRequest *req, const char **example)
 {
     bool knowledge = req->options && req->options->knowledge;
     bool one_shot = req->options && req->options->one_shot;
@@ -42,6 +43,7 @@ s_user_prompt (geak_role_t *role, const Geak__GenerateRequest *req)
                                 : NULL;
     geak_debug ("prompt_built", "task=%s knowledge=%d one_shot=%d example=%s", req->task->name,
                 (int) knowledge, (int) one_shot, shot ? shot : "-");
+    *example = shot;
     geak_text_add (text, "## Answer\nWrite the complete module now, in one ```python block. "
                          "Keep the entry-point signature exactly as given.\n");
     return geak_text_take (&text);
@@ -71,12 +73,13 @@ s_handle (void *state, geak_service_call_t *call, const Geak__Envelope *request,
     lineage.role = GEAK__ROLE__GENERATOR;
     lineage.implementation = (char *) geak_role_implementation (role);
 
-    char *user = s_user_prompt (role, req);
+    const char *example = NULL;
+    char *user = s_user_prompt (role, req, &example);
     geak_role_ask_t ask = {
         .system = s_system, .user = user, .task = req->task->name,
         .instruction = req->task->instruction, .sample = lineage.sample,
         .iteration = lineage.iteration, .options = req->options,
-        .share = lineage.iteration == 0, .run_id = lineage.run_id,
+        .share = lineage.iteration == 0, .run_id = lineage.run_id, .example = example,
     };
     geak_rc_t rc = geak_role_answer (role, geak_service_call_thread (call), request, &ask, &lineage,
                                      0, "generated", NULL, reply_data, reply_size, error_message);

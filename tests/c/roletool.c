@@ -14,8 +14,8 @@
     error_class, error_message, latency_ms, speedup, iteration}].
     Output: {"rc", "error", "body", "error_code", "error_class",
     "error_message", "attempt_id", "code", "role", "implementation",
-    "iteration", "sample", "parent", "diagnosis", "prompt_ref", "reply_ref",
-    "usage": {...}}. Exit 0 when a reply arrived. */
+    "iteration", "sample", "parent", "diagnosis", "example", "prompt_ref",
+    "reply_ref", "usage": {...}}. Exit 0 when a reply arrived. */
 #include "geak_prelude.h"
 #include "geak_client.h"
 #include "geak_proto.h"
@@ -240,6 +240,7 @@ s_print_reply (const geak_reply_t *reply, geak_rc_t rc)
             cJSON_AddStringToObject (out, "attempt_id", c->attempt_id);
             cJSON_AddStringToObject (out, "code", c->code);
             cJSON_AddStringToObject (out, "diagnosis", c->diagnosis);
+            cJSON_AddStringToObject (out, "example", c->example);
             cJSON_AddStringToObject (out, "prompt_ref", c->prompt_ref);
             cJSON_AddStringToObject (out, "reply_ref", c->reply_ref);
             if (c->lineage) {

@@ -174,6 +174,9 @@ s_put (geak_store_t *store, const char *task, uint32_t sample, uint32_t iteratio
     usage.tokens_in = 1000;
     usage.tokens_out = 200;
     Geak__Candidate cand = GEAK__CANDIDATE__INIT;
+    char example [64];
+    snprintf (example, sizeof example, "%s_shot", task);   //  the generator's 1-shot example
+    cand.example = iteration == 0 ? example : "";
     cand.attempt_id = id;
     cand.code = code;
     cand.lineage = &lin;
@@ -349,6 +352,9 @@ test_report_summary (void)
     CHECK (s_streq (s_str (cJSON_GetArrayItem (tasks, 0), "best_attempt"), RUN ".alpha.0.1"));
     CHECK (s_near (s_num (tasks, "#0", "best_speedup", NULL), 1.5));
     CHECK (s_near (s_num (tasks, "#1", "best_speedup", NULL), 2.0));
+    //  the 1-shot example of each task's generations, recorded with its attempts
+    CHECK (s_streq (s_str (cJSON_GetArrayItem (tasks, 0), "examples"), "alpha_shot"));
+    CHECK (s_streq (s_str (cJSON_GetArrayItem (tasks, 1), "examples"), "beta_shot"));
     const cJSON *excluded = cJSON_GetObjectItem (json, "excluded");
     CHECK (cJSON_GetArraySize (excluded) == 3);
     const cJSON *gamma = cJSON_GetArrayItem (excluded, 0);
@@ -367,6 +373,7 @@ test_report_summary (void)
     CHECK (strstr (text, "Excluded tasks") && strstr (text, "reference differs from the oracle"));
     CHECK (strstr (text, "83.3%") && strstr (text, "50.0%") && strstr (text, "1.43x"));
     CHECK (strstr (text, "cost $0.0760"));
+    CHECK (strstr (text, "1-shot example") && strstr (text, "alpha_shot"));
     if (s_verbose)
         printf ("%s", text);
     free (text);

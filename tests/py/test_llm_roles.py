@@ -206,6 +206,7 @@ def test_generator_returns_code_with_usage_and_stored_prompt(world):
     assert "gfx942" in user and "304 CUs" in user and "Wavefront size: 64" in user
     assert "192.0 GiB" in user and "4.0 MiB" in user
     assert "EXAMPLE-MUL" in user and "OWN-REFERENCE" not in user
+    assert out["example"] == "vector_mul"          # recorded with the attempt it produced
     # prompt and reply kept in Redis, key never
     assert len(out["prompt_ref"]) == 64 and len(out["reply_ref"]) == 64
     prompt = json.loads(redis_get(w, "geak:blob:" + out["prompt_ref"]))
@@ -248,6 +249,7 @@ def test_generator_ablation_switches_off_knowledge_and_one_shot(world):
     user = recorded(w)[0]["body"]["messages"][1]["content"]
     assert SIGNATURE in user
     assert "gfx942" not in user and "Triton practice" not in user and "EXAMPLE-" not in user
+    assert out["example"] == ""
 
 
 def test_generator_no_code_is_classified_and_reply_kept(world):
