@@ -606,15 +606,15 @@ def stateful_tasks():
 @pytest.mark.parametrize("name", ["accumulate_into", "scale_inplace_perf", "partial_write"])
 def test_gold_against_itself_with_state_kept_between_perf_calls(server, stateful_tasks, name):
     """The check after timing runs on fresh inputs (the op accumulated into / scaled its inputs on
-    every timed call), poisoned, and elements the gold leaves unwritten (NaN in the oracle) are
-    not compared: the gold passes its own full-mode evaluation, timed."""
+    every timed call), poisoned, and elements of a perf output the gold leaves unwritten (NaN in
+    the oracle) are not compared: the gold passes its own full-mode evaluation, timed."""
     task = os.path.join(stateful_tasks, name)
     r = evaluate(server, reference_code(task), task=task, mode="full", time_on_cpu=True, perf_reps=16)
     assert r["error_class"] == "pass" and r["timed"] is True, r
     perf = [v for v in r["verdicts"] if v["label"].startswith("benchmark perf input")]
     assert len(perf) == 3 and all(v["ok"] for v in perf), r["verdicts"]
-    if name == "partial_write":
-        assert all("NaN in 512 of 1024" in v["message"] or "NaN in" in v["message"] for v in perf), perf
+    if name == "partial_write":   # the unwritten half: NaN in the oracle, not compared after timing
+        assert all("not compared" in v["message"] for v in perf), perf
     assert r["speedup"] > 0 and r["speedup_ci"] > 0, r
 
 
@@ -696,33 +696,35 @@ def selfcheck(fs, task):
     return msg["result"]
 
 
-def test_nan_policy_reference_nan_is_not_compared(server, tmp_path):
-    """NaN policy (docs/tasks.md): where the reference yields NaN (log of a negative input) the
-    element is not compared, in the self-check and in a candidate's verdict alike; the self-check
-    reports how many elements that is."""
+def test_nan_policy_reference_nan_is_a_value_and_reported(server, tmp_path):
+    """NaN policy (docs/tasks.md): where a check's reference yields NaN (log of a negative input)
+    the candidate must yield NaN too, in the self-check and in a candidate's verdict alike; the
+    self-check reports how many elements that is, and a mismatch there says so."""
     task = unary_task(tmp_path, "log_nan", "torch.log(x)", "tl.log(x)")
     r = selfcheck(server, task)
     assert r["status"] == "ok" and r["error_class"] == "pass", r
     assert "yields NaN in" in r["reason"] and "of 256 elements" in r["reason"], r
-    # a candidate with a finite value where the reference has NaN, right elsewhere: pass, noted
-    finite = (_UNARY_REF % "tl.where(x > 0, tl.log(tl.abs(x) + 1e-30), 0.0)")
-    v = evaluate(server, finite, task=task)
+    assert "matched as NaN" in r["reason"], r
+    v = evaluate(server, _UNARY_REF % "tl.log(x)", task=task)
     assert v["error_class"] == "pass", v
-    assert any("not compared" in x["message"] for x in v["verdicts"]), v["verdicts"]
-    # a candidate wrong where the reference is defined still fails
-    wrong = (_UNARY_REF % "tl.where(x > 0, tl.log(x) + 1.0, 0.0)")
-    assert evaluate(server, wrong, task=task)["error_class"] == "mismatch"
-    # Inf still has to match exactly
+    assert any("matched as NaN" in x["message"] for x in v["verdicts"]), v["verdicts"]
+    # a finite value where the reference has NaN is a mismatch, named as such
+    finite = _UNARY_REF % "tl.where(x > 0, tl.log(tl.abs(x) + 1e-30), 0.0)"
+    v = evaluate(server, finite, task=task)
+    assert v["error_class"] == "mismatch" and "NaN is compared as a value" in v["error_message"], v
+    # Inf has to match exactly too
     inf_task = unary_task(tmp_path, "log_inf", "torch.where(x > 0, torch.full_like(x, float('inf')), x)",
                           "tl.where(x > 0, float('inf'), x)")
     assert selfcheck(server, inf_task)["status"] == "ok"
     assert evaluate(server, _UNARY_REF % "x", task=inf_task)["error_class"] == "mismatch"
 
 
-def test_reference_nan_everywhere_is_broken(server, tmp_path):
+def test_reference_nan_everywhere_is_reported_not_broken(server, tmp_path):
+    """A case whose answer is NaN everywhere (a mean over nothing, a NaN input cast) is a
+    legitimate case: ok, with the note."""
     task = unary_task(tmp_path, "all_nan", "x * float('nan')", "x * float('nan')")
     r = selfcheck(server, task)
-    assert r["status"] == "broken" and "NaN in every element" in r["reason"], r
+    assert r["status"] == "ok" and "NaN in 256 of 256 elements" in r["reason"], r
 
 
 def test_oracle_that_differs_only_within_tolerance_is_not_flaky(server, tmp_path):

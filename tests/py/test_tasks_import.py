@@ -396,3 +396,24 @@ def test_geak_eval_summary_by_difficulty_and_status_with_geak_eval_fields(import
     text = table.read_text()
     assert "L1" in text and "L2" in text and "66.7%" in text and "33.3%" in text, text
     assert "Tasks by self-check status" in text and "Excluded tasks" in text and "none" in text, text
+
+
+def test_check_answers_from_the_host_cache_without_a_fork_server(imported, tmp_path):
+    """A second `geak tasks check` of unchanged tasks (same device, torch, triton, harness) is
+    answered from the host cache by a lookup that imports no torch, with no fork server started;
+    an edited task is checked again by a server."""
+    root = tmp_path / "tasks"
+    shutil.copytree(imported / "tasks" / "imported" / TB, root)
+    cache = tmp_path / "cache"
+    args = ("tasks", "check", "--tasks", str(root), "--cache-dir", str(cache))
+    rc, out, err = geak(*args)
+    assert rc == 0 and "3 tasks: 3 ok" in out, out + err[-2000:]
+    assert "tasks_server_ready" in err and "answered=0 of=3" in err, err[-2000:]
+    rc, out, err = geak(*args)
+    assert rc == 0 and "3 tasks: 3 ok" in out, out + err[-2000:]
+    assert "answered=3 of=3" in err and "tasks_server_ready" not in err, err[-2000:]
+    with open(root / "row_sum" / "spec.py", "a") as f:
+        f.write("\n# edited\n")
+    rc, out, err = geak(*args)
+    assert rc == 0 and "3 tasks: 3 ok" in out and "answered=2 of=3" in err, out + err[-2000:]
+    assert err.count("tasks_server_ready") == 1, err[-2000:]

@@ -28,6 +28,7 @@ import triton.language  # noqa: E402,F401
 from triton.runtime import interpreter as _interp  # noqa: E402,F401
 
 from . import child, compare, gpulock, isolate, screen, stats, task as tasklib, wire  # noqa: E402
+from . import selfcheck_cache as sccache  # noqa: E402
 
 # Pure-Python modules that torch/triton import lazily on their first GPU operation (torch._dynamo
 # pulls in sympy: seconds): import them once here, before any fork, so no child pays for them.
@@ -267,8 +268,7 @@ class Server:
         self.sandbox_uid = sandbox_uid
         self.require_isolation = require_isolation
         self._sandbox = None
-        self.cache_dir = os.path.realpath(cache_dir or os.path.join(
-            tempfile.gettempdir(), "geak-harness-cache-%d" % os.getuid()))
+        self.cache_dir = os.path.realpath(cache_dir or sccache.default_cache_dir())
         os.makedirs(self.cache_dir, mode=0o700, exist_ok=True)
         os.chmod(self.cache_dir, 0o700)
         self.interpret_env = os.environ.get("TRITON_INTERPRET", "") not in ("", "0")
@@ -427,6 +427,12 @@ class Server:
             if facts is None:
                 facts = child._cpu_facts(self.device_index, "device probe failed")
             self._facts = facts
+            try:
+                # what `geak tasks check` needs to answer from the cache without a fork server
+                sccache.write_device(self.cache_dir, self.device_index, self.interpret_env, facts,
+                                     torch.__version__, triton.__version__)
+            except OSError as e:
+                _log("device_file_failed", error=repr(e))
         return dict(self._facts)
 
     # ---- oracle outputs, cached per (task, seed, device, runs)
@@ -1058,7 +1064,8 @@ class Server:
                 if msg.get("ev") != "samples" or "value" not in msg:
                     res.update(error_class="runtime_error", error_message="no output after timing", exec_ok=False)
                     return
-                ok, mabs, mrel, text = compare.compare(wire.unpack_value(msg["value"], blob), oracle[j][1], task.tol)
+                ok, mabs, mrel, text = compare.compare(wire.unpack_value(msg["value"], blob), oracle[j][1], task.tol,
+                                                       nan_undefined=True)
                 res["verdicts"].append(_verdict(j, runs[j], ok, "pass" if ok else "mismatch", mabs, mrel, text))
                 if not ok:
                     res.update(error_class="mismatch", error_message="%s (after timing): %s" % (runs[j]["label"], text),
@@ -1103,22 +1110,15 @@ class Server:
         try:
             task = tasklib.load(req["task_dir"])
             facts = self.facts()
-            key = hashlib.sha256(json.dumps([task.digest, task.name, facts.get("name"), facts.get("arch"),
-                                             torch.__version__, triton.__version__, _harness_digest(),
-                                             req.get("mode", "correctness")]).encode()).hexdigest()[:32]
+            key = sccache.key(task, facts, torch.__version__, triton.__version__, req.get("mode", "correctness"))
         except (KeyError, tasklib.TaskError):
             pass
-        path = os.path.join(self.cache_dir, "selfcheck", "%s.json" % key) if key else None
+        path = sccache.answer_path(self.cache_dir, key) if key else None
         if path and not req.get("no_cache"):
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-                with os.fdopen(fd) as f:
-                    hit = json.load(f)
-                if isinstance(hit, dict) and hit.get("status") in ("ok", "broken", "flaky", "unsupported_on_device"):
-                    hit["cached"] = True
-                    return hit
-            except (OSError, ValueError):
-                pass
+            hit = sccache.read_answer(path)
+            if hit is not None:
+                hit["cached"] = True
+                return hit
         out = self._selfcheck_run(req)
         if path:
             try:
@@ -1191,12 +1191,10 @@ class Server:
             label = {v.get("index"): v.get("label", "") for v in r1.get("verdicts") or []}
             for i, (_, v) in enumerate(o1):
                 nan, n = compare.nan_elements(v)
-                if n and nan == n:
-                    return answer("broken", "the reference yields NaN in every element of run %d%s: nothing "
-                                  "to compare" % (i, " (%s)" % label[i] if label.get(i) else ""), "mismatch")
                 if nan:
-                    notes.append("the reference yields NaN in %d of %d elements of run %d (not compared)"
-                                 % (nan, n, i))
+                    # reported: a candidate must yield NaN there too (docs/tasks.md, NaN policy)
+                    notes.append("the reference yields NaN in %d of %d elements of %s (matched as NaN)"
+                                 % (nan, n, label.get(i) or "run %d" % i))
         for r in (r1, r2):
             if r.get("perf_fault") and r.get("timing_note") not in notes:
                 notes.append(r["timing_note"])
@@ -1358,20 +1356,10 @@ def _read_code(path, limit=4 << 20):
         os.close(fd)
 
 
-_HARNESS_DIGEST = []
 
 
 def _harness_digest():
-    """sha256 of this harness's own sources: a new harness checks every task again."""
-    if not _HARNESS_DIGEST:
-        h = hashlib.sha256()
-        d = os.path.dirname(os.path.abspath(__file__))
-        for n in sorted(os.listdir(d)):
-            if n.endswith(".py"):
-                with open(os.path.join(d, n), "rb") as f:
-                    h.update(n.encode() + b"\0" + f.read())
-        _HARNESS_DIGEST.append(h.hexdigest()[:16])
-    return _HARNESS_DIGEST[0]
+    return sccache.harness_digest()
 
 
 def _brief(r):
