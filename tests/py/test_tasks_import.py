@@ -340,13 +340,19 @@ def test_geak_eval_reads_geak_eval_and_tritonbench_inputs(imported, tmp_path):
             assert "file, label, instruction" in bad["message"]
 
 
-def test_every_gold_source_of_both_benchmarks_passes_the_screen(tmp_path):
-    """The static screen refuses no gold kernel of the real benchmarks (../shared/benchmarks):
-    a false positive there is a false failure of every LLM that writes the same lines."""
+def shared_benchmarks():
+    """The real benchmark data (../shared/benchmarks; GEAK_BENCHMARKS names another place)."""
     places = [os.environ.get("GEAK_BENCHMARKS", ""), os.path.join(os.path.dirname(ROOT), "shared", "benchmarks"),
               "/work/shared/benchmarks"]
     shared = next((p for p in places if p and os.path.isdir(os.path.join(p, "rocm"))), None)
     assert shared, f"the benchmarks are not at any of {places} (GEAK_BENCHMARKS names them)"
+    return shared
+
+
+def test_every_gold_source_of_both_benchmarks_passes_the_screen(tmp_path):
+    """The static screen refuses no gold kernel of the real benchmarks (../shared/benchmarks):
+    a false positive there is a false failure of every LLM that writes the same lines."""
+    shared = shared_benchmarks()
     out = tmp_path / "gold"
     for fmt, src in ((TB, "tritonbench-revised"), (ROCM, "rocm")):
         rc, stdout, err = geak("tasks", "import", fmt, os.path.join(shared, src), "--out", str(out / fmt))
@@ -417,3 +423,22 @@ def test_check_answers_from_the_host_cache_without_a_fork_server(imported, tmp_p
     rc, out, err = geak(*args)
     assert rc == 0 and "3 tasks: 3 ok" in out and "answered=2 of=3" in err, out + err[-2000:]
     assert err.count("tasks_server_ready") == 1, err[-2000:]
+
+
+def test_a_test_section_that_produces_nothing_is_no_pass(imported, tmp_path):
+    """A pytest-layout test section whose every test stops at an assert before storing a result
+    (as the real ROCm tests do on a machine without the device they name) leaves result_gold
+    empty: nothing was compared, so it is a runtime error naming the first assert, never a pass."""
+    tasks = str(imported / "tasks" / "imported" / ROCM)
+    code = ("import torch\n\n\ndef row_max(x):\n"
+            "    raise AssertionError('Torch not compiled with CUDA enabled')\n")
+    src = tmp_path / "c.jsonl"
+    src.write_text(json.dumps({"task": "test_row_max", "code": code}) + "\n")
+    out = tmp_path / "v.jsonl"
+    rc, stdout, err = geak("eval", "--candidates", str(src), "--tasks", tasks, "--out", str(out),
+                           "--standalone", "1", "--correctness-only", "--no-selfcheck")
+    assert rc == 0, err[-3000:]
+    v = json.loads(out.read_text().splitlines()[0])
+    assert v["error_class"] == "runtime_error" and v["exec_ok"] is False, v
+    assert "produced no result" in v["message"] and "stopped at an assert" in v["message"], v
+    assert "Torch not compiled with CUDA enabled" in v["message"], v
