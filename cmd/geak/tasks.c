@@ -786,7 +786,8 @@ s_check (int argc, char **argv)
                     unsupported++;
                 else
                     errors++;
-                geak_info ("task_selfcheck", "task=%s status=%s seconds=%.1f", t->name, t->status, t->seconds);
+                geak_info ("task_selfcheck", "task=%s status=%s seconds=%.1f reason=\"%.300s\"", t->name, t->status,
+                           t->seconds, t->reason ? t->reason : "");
             }
         }
     }

@@ -29,7 +29,11 @@ def _bench_of(task):
 
 
 def gold_candidates(selfcheck, root, chunk, outdir):
-    tasks = [t for t in json.load(open(selfcheck))["tasks"] if t["status"] == "ok"]
+    """selfcheck: the check's JSON (its ok tasks), or a text file of task names."""
+    if selfcheck.endswith(".json"):
+        tasks = [t for t in json.load(open(selfcheck))["tasks"] if t["status"] == "ok"]
+    else:
+        tasks = [{"name": n.strip(), "path": n.strip()} for n in open(selfcheck) if n.strip()]
     tasks.sort(key=lambda t: t["name"])
     os.makedirs(outdir, exist_ok=True)
     rows = []

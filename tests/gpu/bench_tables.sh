@@ -14,7 +14,8 @@
 # Env: OUT (.benchout: kept between calls of a warm machine), W (evaluators, 8), CHUNK (24),
 #      BUDGET_S (seconds after which no new gold chunk starts, 420), SAMPLE (geakeval tasks, 10),
 #      BENCH_ROOT (../shared/benchmarks, or .gpucarry/benchmarks on a device), GPU_FLAG (--gpu;
-#      empty for a dry run on the CPU interpreter)
+#      empty for a dry run on the CPU interpreter), CHECK_TASKS (a file of task names: check only
+#      those), GOLD_TASKS (a file of task names for the gold step instead of the check's ok tasks)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-build/bin}
@@ -45,11 +46,15 @@ if step import; then
     ROCM_DIR=$BENCH_ROOT/rocm; [ -d "$ROCM_DIR" ] || ROCM_DIR=$BENCH_ROOT/rocm-triton
     "$BIN/geak" tasks import rocm-triton "$ROCM_DIR" --out "$OUT/all" | tail -1
 fi
+TASK_ARGS=""
+if [ -n "${CHECK_TASKS:-}" ]; then
+    while read -r t; do [ -n "$t" ] && TASK_ARGS="$TASK_ARGS --task $t"; done < "$CHECK_TASKS"
+fi
 if step check; then
     rm -rf "$OUT/cache"
     for pass in cold cached; do
         t0=$(date +%s.%N)
-        "$BIN/geak" tasks check ${GPU_FLAG---gpu} --correctness-only --servers "$W" --tasks "$OUT/all" \
+        "$BIN/geak" tasks check ${GPU_FLAG---gpu} --correctness-only --servers "$W" --tasks "$OUT/all" $TASK_ARGS \
             --json "$OUT/selfcheck_$pass.json" > "$OUT/selfcheck_$pass.txt" 2> "$OUT/selfcheck_$pass.log"
         t1=$(date +%s.%N)
         python3 -c "print('selfcheck $pass: %.1f s' % ($t1 - $t0))" | tee -a "$OUT/times.txt"
@@ -57,7 +62,7 @@ if step check; then
     done
 fi
 if step gold; then
-    python3 tests/gpu/bench_tables.py gold-candidates "$OUT/selfcheck_cold.json" "$OUT/all" "$CHUNK" "$OUT/gold"
+    python3 tests/gpu/bench_tables.py gold-candidates "${GOLD_TASKS:-$OUT/selfcheck_cold.json}" "$OUT/all" "$CHUNK" "$OUT/gold"
     for c in "$OUT"/gold/chunk_*.jsonl; do
         v="${c%.jsonl}.verdicts"
         [ -s "$v" ] && continue
