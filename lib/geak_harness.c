@@ -40,6 +40,7 @@ struct geak_harness_t {
     int quit_timeout_ms;
 
     pid_t pid;                  //  0: not running
+    bool starting;              //  spawned and pinged, the pong not read yet (geak_harness_start)
     int req_fd;                 //  we write requests here
     int resp_fd;                //  we read responses here
     char *buf;                  //  partial response line
@@ -183,6 +184,7 @@ geak_harness_stop (geak_harness_t *self)
             ;
         geak_info ("harness_stopped", "pid=%d", (int) self->pid);
         self->pid = 0;
+        self->starting = false;
     }
 }
 
@@ -293,7 +295,7 @@ static geak_rc_t s_wait_reply (geak_harness_t *self, const char *op, uint64_t id
                                int timeout_ms, cJSON **reply_p);
 
 static geak_rc_t
-s_start (geak_harness_t *self)
+s_spawn (geak_harness_t *self)
 {
     int req [2], resp [2];
     if (pipe2 (req, O_CLOEXEC) != 0)
@@ -414,6 +416,15 @@ s_start (geak_harness_t *self)
         geak_harness_stop (self);
         return GEAK_E_IO;
     }
+    self->starting = true;
+    return GEAK_OK;
+}
+
+//  Wait for the pong of a fork server s_spawn started
+static geak_rc_t
+s_finish_start (geak_harness_t *self)
+{
+    self->starting = false;
     cJSON *pong = NULL;
     geak_rc_t rc = s_wait_reply (self, "pong", 0, self->start_timeout_ms, &pong);
     if (rc != GEAK_OK) {
@@ -435,11 +446,30 @@ s_start (geak_harness_t *self)
     return GEAK_OK;
 }
 
+static geak_rc_t
+s_start (geak_harness_t *self)
+{
+    geak_rc_t rc = s_spawn (self);
+    return rc == GEAK_OK ? s_finish_start (self) : rc;
+}
+
+geak_rc_t
+geak_harness_start (geak_harness_t *self)
+{
+    if (!self)
+        return GEAK_E_INVALID;
+    if (self->pid > 0)
+        return GEAK_OK;
+    return s_spawn (self);
+}
+
 geak_rc_t
 geak_harness_ensure (geak_harness_t *self)
 {
     if (!self)
         return GEAK_E_INVALID;
+    if (self->pid > 0 && self->starting)
+        return s_finish_start (self);
     if (self->pid > 0) {
         //  notice a fork server that exited since the last request
         int status;

@@ -53,6 +53,10 @@ void geak_harness_destroy (geak_harness_t **self_p);
 //  start), GEAK_E_TIMEOUT (no pong), GEAK_E_PROTOCOL (garbage),
 //  GEAK_E_WORKER_LOST (it exited before answering).
 geak_rc_t geak_harness_ensure (geak_harness_t *self);
+//  Start it (if not running) without waiting: the fork server imports torch
+//  and probes its device while the caller starts others; the next ensure
+//  (or send) waits for its pong. GEAK_OK or GEAK_E_IO.
+geak_rc_t geak_harness_start (geak_harness_t *self);
 //  Kill and forget the fork server (the next ensure starts a new one).
 void geak_harness_stop (geak_harness_t *self);
 bool geak_harness_running (const geak_harness_t *self);

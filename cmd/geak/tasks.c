@@ -310,7 +310,7 @@ s_take_result (task_t *t, const cJSON *reply)
 //  which only means every task is checked.
 static size_t
 s_cached_answers (tasks_t *tasks, const char *python, const char *harness_dir, const char *cache_dir,
-                  bool interpret, bool timed)
+                  bool interpret, bool timed, cJSON **device)
 {
     size_t argc = 0, cap = tasks->n + 16;
     char **argv = calloc (cap, sizeof *argv);
@@ -386,6 +386,9 @@ s_cached_answers (tasks_t *tasks, const char *python, const char *harness_dir, c
             if (next)
                 *next++ = 0;
             cJSON *row = cJSON_Parse (line);
+            const cJSON *facts = cJSON_GetObjectItemCaseSensitive (row, "device");
+            if (cJSON_IsObject (facts) && !*device)
+                *device = cJSON_Duplicate (facts, true);
             const char *dir = s_str (row, "task_dir");
             for (size_t i = 0; dir && i < tasks->n; i++) {
                 task_t *t = &tasks->items [i];
@@ -406,6 +409,18 @@ s_cached_answers (tasks_t *tasks, const char *python, const char *harness_dir, c
     free (out);
     geak_info ("tasks_selfcheck_cache", "answered=%zu of=%zu", answered, tasks->n);
     return answered;
+}
+
+//  Start the first `count` fork servers at once (each imports torch and probes
+//  its device: seconds, which one after the other would add up), then wait for
+//  each; a slot that did not start is tried again, alone, by the dispatch loop
+static void
+s_start_servers (server_t *pool, long count)
+{
+    for (long k = 0; k < count; k++)
+        geak_harness_start (pool [k].harness);
+    for (long k = 0; k < count; k++)
+        geak_harness_ensure (pool [k].harness);
 }
 
 static geak_rc_t
@@ -654,7 +669,7 @@ s_check (int argc, char **argv)
     int ok = 0, broken = 0, flaky = 0, unsupported = 0, errors = 0;
     int64_t t0 = geak_clock_mono_ms ();
     //  what the host cache already knows needs no fork server (docs/tasks.md)
-    size_t cached = s_cached_answers (&tasks, python, harness_dir, cache_dir, !gpu, gpu && !untimed);
+    size_t cached = s_cached_answers (&tasks, python, harness_dir, cache_dir, !gpu, gpu && !untimed, &device);
     for (size_t i = 0; i < n && cached; i++) {
         const task_t *t = &tasks.items [order [i]];
         if (!t->status)
@@ -666,6 +681,17 @@ s_check (int argc, char **argv)
         flaky += st == 2;
         unsupported += st == 3;
     }
+    size_t need = 0;
+    for (size_t i = 0; i < n; i++)
+        need += !tasks.items [i].status && !tasks.items [i].problem;
+    long first = (long) need < servers ? (long) need : servers;
+    s_start_servers (pool, first);
+    for (long k = 0; k < first; k++)
+        if (geak_harness_running (pool [k].harness)) {
+            geak_info ("tasks_server_ready", "pid=%d gpu=%d", (int) geak_harness_pid (pool [k].harness), gpu);
+            if (!device && geak_harness_device (pool [k].harness))
+                device = cJSON_Duplicate (geak_harness_device (pool [k].harness), true);
+        }
     while (done < n) {
         //  hand out work
         for (long k = 0; k < servers && next < n; k++) {

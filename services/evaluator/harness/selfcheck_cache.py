@@ -4,7 +4,8 @@ checked before from here, before it starts any fork server.
     python3 -m harness.selfcheck_cache [--cache-dir D] [--device-index I] [--interpret]
                                        [--mode correctness|full] TASK_DIR...
 
-prints one JSON line {"task_dir", "result"} per task whose answer is in the cache.  An answer is
+prints {"device": facts}, then one JSON line {"task_dir", "result"} per task whose answer is in
+the cache.  An answer is
 keyed by the task's digest, the device, torch, triton and the harness's own sources; the device
 and the versions come from the file the fork server writes after probing its device
 (`device-<index>-<gpu|interp>.json`), used only while the machine has not rebooted since (boot id)
@@ -98,8 +99,8 @@ def read_answer(path):
 
 
 def lookup(cache_dir, device_index, interpreted, task_dirs, mode):
-    """-> [(task_dir, answer)] for the tasks answered by the cache (none when the device file is
-    missing, from another boot, or from other torch / triton installs)."""
+    """-> [(None, device facts), (task_dir, answer)...] for the tasks answered by the cache (nothing
+    when the device file is missing, from another boot, or from other torch / triton installs)."""
     try:
         with open(_device_path(cache_dir, device_index, interpreted)) as f:
             dev = json.load(f)
@@ -108,7 +109,7 @@ def lookup(cache_dir, device_index, interpreted, task_dirs, mode):
     if not isinstance(dev, dict) or dev.get("boot_id") != _boot_id() or dev.get("dists") != _dists():
         return []
     facts = dev.get("facts") or {}
-    out = []
+    out = [(None, facts)]
     for d in task_dirs:
         try:
             t = tasklib.load(d)
@@ -131,7 +132,8 @@ def main(argv=None):
     a = p.parse_args(argv)
     cache = os.path.realpath(a.cache_dir or default_cache_dir())
     for d, hit in lookup(cache, a.device_index, a.interpret, a.task_dirs, a.mode):
-        sys.stdout.write(json.dumps({"task_dir": d, "result": hit}) + "\n")
+        row = {"device": hit} if d is None else {"task_dir": d, "result": hit}
+        sys.stdout.write(json.dumps(row) + "\n")
     return 0
 
 
