@@ -37,7 +37,11 @@ PROTO_C   := $(BUILD)/gen/geak.pb-c.c
 PROTO_H   := $(BUILD)/gen/geak.pb-c.h
 
 LIB_SRC   := $(wildcard lib/*.c)
-LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/geak.pb-c.o
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/geak.pb-c.o $(BUILD)/obj/gen/taskimport_py.o
+# Python the library carries (the importer's templates), kept as Python files and embedded here
+EMBED_PY  := spec=lib/taskimport/spec.py bench_glue=lib/taskimport/bench_glue.py
+EMBED_DEP := $(foreach e,$(EMBED_PY),$(word 2,$(subst =, ,$(e)))) scripts/embed_py.py
+EMBED_ARGS = $(foreach e,$(EMBED_PY),geak_taskimport_$(word 1,$(subst =, ,$(e)))_py=$(word 2,$(subst =, ,$(e))))
 LIB_A     := $(BUILD)/lib/libgeak.a
 
 TOOLS     := $(notdir $(wildcard cmd/*))
@@ -59,6 +63,14 @@ $(PROTO_C) $(PROTO_H): $(PROTO_SRC)
 $(BUILD)/obj/gen/geak.pb-c.o: $(PROTO_C)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-error -c $< -o $@
+
+$(BUILD)/gen/taskimport_py.c: $(EMBED_DEP)
+	@mkdir -p $(dir $@)
+	python3 scripts/embed_py.py $@ $(EMBED_ARGS)
+
+$(BUILD)/obj/gen/taskimport_py.o: $(BUILD)/gen/taskimport_py.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/obj/%.o: %.c | $(PROTO_H)
 	@mkdir -p $(dir $@)
@@ -104,12 +116,18 @@ FUZZ_SRC  := $(wildcard fuzz/*.c)
 FUZZ_BINS := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Ilib -Ibuild/fuzz/gen \
                $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-FUZZ_OBJ  := $(LIB_SRC:lib/%.c=build/fuzz/obj/%.o) build/fuzz/obj/geak.pb-c.o
+FUZZ_OBJ  := $(LIB_SRC:lib/%.c=build/fuzz/obj/%.o) build/fuzz/obj/geak.pb-c.o build/fuzz/obj/taskimport_py.o
 fuzz: $(FUZZ_BINS)
 build/fuzz/gen/geak.pb-c.c build/fuzz/gen/geak.pb-c.h: $(PROTO_SRC)
 	@mkdir -p build/fuzz/gen
 	protoc-c --proto_path=proto --c_out=build/fuzz/gen $(PROTO_SRC)
 build/fuzz/obj/geak.pb-c.o: build/fuzz/gen/geak.pb-c.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS:-fsanitize=fuzzer,%=-fsanitize=fuzzer-no-link,%) -c $< -o $@
+build/fuzz/gen/taskimport_py.c: $(EMBED_DEP)
+	@mkdir -p $(dir $@)
+	python3 scripts/embed_py.py $@ $(EMBED_ARGS)
+build/fuzz/obj/taskimport_py.o: build/fuzz/gen/taskimport_py.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS:-fsanitize=fuzzer,%=-fsanitize=fuzzer-no-link,%) -c $< -o $@
 build/fuzz/obj/%.o: lib/%.c build/fuzz/gen/geak.pb-c.h

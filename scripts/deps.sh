@@ -6,7 +6,7 @@ APT_PKGS=(build-essential pkg-config clang libclang-rt-14-dev
           libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libhiredis-dev
           libcurl4-openssl-dev libcjson-dev libcmocka-dev redis-server iproute2 procps
           bubblewrap libseccomp-dev)
-PY_PKGS=("torch==2.13.0" triton numpy pytest pyzmq pyyaml kubernetes-validate)
+PY_PKGS=("torch==2.13.0" triton numpy pytest pyzmq pyyaml kubernetes-validate pyflakes)
 # tests/py/test_k8s_manifests.py renders deploy/k8s with `kubectl kustomize`:
 # Debian 12's kubernetes-client provides it, unless a kubectl is already
 # installed (another package owning /usr/bin/kubectl would conflict).
@@ -30,7 +30,7 @@ fi
 PY=${PYTHON:-python3}
 if ! $PY - <<'PYEOF' 2>/dev/null
 import importlib, sys
-import torch, triton, numpy, pytest, zmq, yaml, kubernetes_validate
+import torch, triton, numpy, pytest, zmq, yaml, kubernetes_validate, pyflakes
 sys.exit(0 if torch.__version__.startswith("2.13.0") else 1)
 PYEOF
 then
