@@ -66,7 +66,7 @@ $(BUILD)/obj/gen/geak.pb-c.o: $(PROTO_C)
 
 $(BUILD)/gen/taskimport_py.c: $(EMBED_DEP)
 	@mkdir -p $(dir $@)
-	python3 scripts/embed_py.py $@ $(EMBED_ARGS)
+	$(PYTHON) scripts/embed_py.py $@ $(EMBED_ARGS)
 
 $(BUILD)/obj/gen/taskimport_py.o: $(BUILD)/gen/taskimport_py.c
 	@mkdir -p $(dir $@)
@@ -126,7 +126,7 @@ build/fuzz/obj/geak.pb-c.o: build/fuzz/gen/geak.pb-c.c
 	clang $(FUZZ_CFLAGS:-fsanitize=fuzzer,%=-fsanitize=fuzzer-no-link,%) -c $< -o $@
 build/fuzz/gen/taskimport_py.c: $(EMBED_DEP)
 	@mkdir -p $(dir $@)
-	python3 scripts/embed_py.py $@ $(EMBED_ARGS)
+	$(PYTHON) scripts/embed_py.py $@ $(EMBED_ARGS)
 build/fuzz/obj/taskimport_py.o: build/fuzz/gen/taskimport_py.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS:-fsanitize=fuzzer,%=-fsanitize=fuzzer-no-link,%) -c $< -o $@

@@ -66,7 +66,9 @@ def pytest_suite(build, env, verbose, selected):
             os.unlink(xml)
     if rc not in (0, 5) and failed == 0:
         failed = 1
-    print(f"[pytest] {passed} passed, {failed} failed, {skipped} skipped ({dt:.1f}s)")
+    # a skipped test did not run: a missing binary or tool is a failure, never a skip
+    failed += skipped
+    print(f"[pytest] {passed} passed, {failed} failed ({skipped} of them skipped) ({dt:.1f}s)")
     if failed or verbose or skipped:
         print(out)
     return passed, failed

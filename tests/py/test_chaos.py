@@ -15,7 +15,8 @@ Afterwards: run status done, every expected attempt id stored exactly once
 and evaluated, lineage lists in iteration order without duplicates, the run
 counters equal to what the stored attempts say. The counts go to stdout as
 one line
-    chaos: workers_killed=N redis_restarts=1 attempts=A lost=0 duplicated=0 ...
+    chaos: seed=S workers_killed=N redis_restarts=1 attempts=A lost=0 duplicated=0 ...
+(GEAK_CHAOS_SEED=S replays the same fault schedule)
 and to chaos_counts.json in the test's tmp dir. Bounded: the whole test
 fails with a clear message past BUDGET_S."""
 import json
@@ -127,7 +128,9 @@ class Chaos:
     def run_chaos(self, run_id, deadline):
         """Kill a random worker every 2-4 s; restart Redis once, once the
         scan has stored a few attempts. Ends when told to or at deadline."""
-        rng = random.Random(os.environ.get("GEAK_CHAOS_SEED") or time.time_ns())
+        # the fault schedule's seed, in the summary line: GEAK_CHAOS_SEED=<seed> replays it
+        self.seed = int(os.environ.get("GEAK_CHAOS_SEED") or time.time_ns() % (1 << 63))
+        rng = random.Random(self.seed)
         try:
             while not self.stop.is_set() and time.monotonic() < deadline:
                 # the pace of fault injection, not a synchronisation
@@ -246,7 +249,7 @@ def test_chaos_scan_accounts_for_every_attempt_once(chaos, tmp_path, capsys, rec
               "scan_s": round(scan_s, 1), "counters": result["counters"],
               "problems": result["problems"]}
     (tmp_path / "chaos_counts.json").write_text(json.dumps(counts, indent=1) + "\n")
-    line = (f"chaos: workers_killed={killed} redis_restarts={c.redis_restarts} "
+    line = (f"chaos: seed={getattr(c, 'seed', '?')} workers_killed={killed} redis_restarts={c.redis_restarts} "
             f"attempts={result['attempts']} lost={result['lost']} "
             f"duplicated={result['duplicated']} evaluators_killed={c.killed['evaluator']} "
             f"roles_killed={killed - c.killed['evaluator']} requeued={requeued} "
