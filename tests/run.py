@@ -126,6 +126,11 @@ def main():
     if "c" in only:
         p, f = counted("selftest", [os.path.join(tests_dir, "selftest")], env, a.verbose)
         total_p += p; total_f += f
+        # the roles' own unit checks (policy code that lives in services/<role>/)
+        for role in ("evaluator", "optimizer"):
+            p, f = counted("geak-%s --selftest" % role,
+                           [os.path.join(ROOT, a.build, "bin", "geak-" + role), "--selftest"], env, a.verbose)
+            total_p += p; total_f += f
         for name in sorted(os.listdir(tests_dir)) if os.path.isdir(tests_dir) else []:
             if name.startswith("test_"):
                 p, f = counted(name, [os.path.join(tests_dir, name)], env, a.verbose)

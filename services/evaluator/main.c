@@ -816,7 +816,8 @@ main (int argc, char *argv [])
         geak_log_init ("evaluator");
         int failed = 0;
         failed += eval_result_selftest (verbose) != 0;
-        printf ("evaluator selftest: %s\n", failed ? "FAILED" : "ok");
+        printf ("evaluator selftest: %s\n%d passed, %d failed\n", failed ? "FAILED" : "ok",
+                1 - failed, failed);
         return failed ? 1 : 0;
     }
     static const geak_service_def_t def = {

@@ -237,8 +237,13 @@ main (int argc, char *argv [])
     for (int i = 1; i + 1 < argc; i++)
         if (strcmp (argv [i], "--impl") == 0)
             s_impl = argv [i + 1];
-    if (argc == 2 && strcmp (argv [1], "--selftest") == 0)
-        return param_search_selftest (true) ? 1 : 0;
+    if (argc >= 2 && strcmp (argv [1], "--selftest") == 0) {
+        //  the role's own unit checks (tests/run.py runs them; -v prints what was tried)
+        int failed = param_search_selftest (argc > 2 && strcmp (argv [2], "-v") == 0) != 0;
+        printf ("optimizer selftest (param_search): %s\n%d passed, %d failed\n", failed ? "FAILED" : "ok",
+                1 - failed, failed);
+        return failed;
+    }
     bool param = strcmp (s_impl, "param-search") == 0;
     const geak_service_def_t def = {
         .role = "optimizer", .service = GEAK_SERVICE_OPTIMIZER, .implementation = "llm",
