@@ -1593,16 +1593,16 @@ geak_broker_test (bool verbose)
         geak_log_set_level (GEAK_LOG_OFF);
     void *ctx = zmq_ctx_new ();
     geak_broker_t *broker = geak_broker_new (ctx);
-    assert (broker);
+    GEAK_CHECK (broker);
     geak_broker_set_heartbeat (broker, 50, 3);
     geak_broker_set_max_attempts (broker, 2);
     geak_prom_t *registry = geak_prom_new ();
-    assert (geak_broker_set_metrics (broker, registry) == GEAK_OK);
-    assert (geak_broker_set_metrics (broker, registry) == GEAK_E_INVALID);
-    assert (geak_broker_set_curve (broker, NULL) == GEAK_E_INVALID);
-    assert (geak_broker_bind (broker, "inproc://geak-broker-test") == GEAK_OK);
-    assert (geak_broker_bind (broker, "bogus://nowhere") == GEAK_E_TRANSPORT);
-    assert (strcmp (geak_broker_endpoint (broker), "inproc://geak-broker-test") == 0);
+    GEAK_CHECK (geak_broker_set_metrics (broker, registry) == GEAK_OK);
+    GEAK_CHECK (geak_broker_set_metrics (broker, registry) == GEAK_E_INVALID);
+    GEAK_CHECK (geak_broker_set_curve (broker, NULL) == GEAK_E_INVALID);
+    GEAK_CHECK (geak_broker_bind (broker, "inproc://geak-broker-test") == GEAK_OK);
+    GEAK_CHECK (geak_broker_bind (broker, "bogus://nowhere") == GEAK_E_TRANSPORT);
+    GEAK_CHECK (strcmp (geak_broker_endpoint (broker), "inproc://geak-broker-test") == 0);
     const char *ep = "inproc://geak-broker-test";
 
     void *client = s_dealer (ctx, ep);
@@ -1613,62 +1613,62 @@ geak_broker_test (bool verbose)
     s_send (client, geak_mdp_encode_client_request ("echo", "r1", 0, "hi", 2));
     s_send (w1, geak_mdp_encode_worker_ready ("echo", "impl-a"));
     geak_msg_t *msg = s_expect_not_heartbeat (w1, 1000, broker);
-    assert (msg);
-    assert (geak_mdp_decode_broker_to_worker (msg, &view) == GEAK_OK);
-    assert (view.command == GEAK_MDPW_REQUEST && geak_mdp_streq (view.request_id, "r1"));
-    assert (geak_mdp_streq (view.body, "hi"));
+    GEAK_CHECK (msg);
+    GEAK_CHECK (geak_mdp_decode_broker_to_worker (msg, &view) == GEAK_OK);
+    GEAK_CHECK (view.command == GEAK_MDPW_REQUEST && geak_mdp_streq (view.request_id, "r1"));
+    GEAK_CHECK (geak_mdp_streq (view.body, "hi"));
     //  a retry while running gets ACK running
     s_send (client, geak_mdp_encode_client_request ("echo", "r1", 0, "hi", 2));
     geak_msg_t *ack = s_expect (client, 1000, broker);
-    assert (ack && geak_mdp_decode_broker_to_client (ack, &view) == GEAK_OK);
-    assert (view.command == GEAK_MDPC_ACK && geak_mdp_streq (view.ack_state, "running"));
+    GEAK_CHECK (ack && geak_mdp_decode_broker_to_client (ack, &view) == GEAK_OK);
+    GEAK_CHECK (view.command == GEAK_MDPC_ACK && geak_mdp_streq (view.ack_state, "running"));
     geak_msg_destroy (&ack);
     //  partial + final
-    assert (geak_mdp_decode_broker_to_worker (msg, &view) == GEAK_OK);
+    GEAK_CHECK (geak_mdp_decode_broker_to_worker (msg, &view) == GEAK_OK);
     s_send (w1, geak_mdp_encode_worker_reply (GEAK_MDPW_PARTIAL, view.client.data, view.client.size,
                                               "r1", "p", 1));
     s_send (w1, geak_mdp_encode_worker_reply (GEAK_MDPW_FINAL, view.client.data, view.client.size,
                                               "r1", "HI", 2));
     geak_msg_destroy (&msg);
     msg = s_expect (client, 1000, broker);
-    assert (msg && geak_mdp_decode_broker_to_client (msg, &view) == GEAK_OK);
-    assert (view.command == GEAK_MDPC_PARTIAL);
+    GEAK_CHECK (msg && geak_mdp_decode_broker_to_client (msg, &view) == GEAK_OK);
+    GEAK_CHECK (view.command == GEAK_MDPC_PARTIAL);
     geak_msg_destroy (&msg);
     msg = s_expect (client, 1000, broker);
-    assert (msg && geak_mdp_decode_broker_to_client (msg, &view) == GEAK_OK);
-    assert (view.command == GEAK_MDPC_FINAL && geak_mdp_streq (view.body, "HI"));
+    GEAK_CHECK (msg && geak_mdp_decode_broker_to_client (msg, &view) == GEAK_OK);
+    GEAK_CHECK (view.command == GEAK_MDPC_FINAL && geak_mdp_streq (view.body, "HI"));
     geak_msg_destroy (&msg);
     //  2. a retry of the finished id gets the cached FINAL, not a new dispatch
     s_send (client, geak_mdp_encode_client_request ("echo", "r1", 0, "hi", 2));
     msg = s_expect (client, 1000, broker);
-    assert (msg && geak_mdp_decode_broker_to_client (msg, &view) == GEAK_OK);
-    assert (view.command == GEAK_MDPC_FINAL && geak_mdp_streq (view.body, "HI"));
+    GEAK_CHECK (msg && geak_mdp_decode_broker_to_client (msg, &view) == GEAK_OK);
+    GEAK_CHECK (view.command == GEAK_MDPC_FINAL && geak_mdp_streq (view.body, "HI"));
     geak_msg_destroy (&msg);
 
     //  3. mmi
     s_send (client, geak_mdp_encode_client_request ("mmi.service", "m1", 0, "echo", 4));
     msg = s_expect (client, 1000, broker);
-    assert (msg && geak_mdp_decode_broker_to_client (msg, &view) == GEAK_OK);
-    assert (geak_mdp_streq (view.body, "200"));
+    GEAK_CHECK (msg && geak_mdp_decode_broker_to_client (msg, &view) == GEAK_OK);
+    GEAK_CHECK (geak_mdp_streq (view.body, "200"));
     geak_msg_destroy (&msg);
     s_send (client, geak_mdp_encode_client_request ("mmi.service", "m2", 0, "nope", 4));
     msg = s_expect (client, 1000, broker);
-    assert (msg && geak_mdp_decode_broker_to_client (msg, &view) == GEAK_OK);
-    assert (geak_mdp_streq (view.body, "404"));
+    GEAK_CHECK (msg && geak_mdp_decode_broker_to_client (msg, &view) == GEAK_OK);
+    GEAK_CHECK (geak_mdp_streq (view.body, "404"));
     geak_msg_destroy (&msg);
     s_send (client, geak_mdp_encode_client_request ("mmi.stats", "m3", 0, NULL, 0));
     msg = s_expect (client, 1000, broker);
-    assert (msg && geak_mdp_decode_broker_to_client (msg, &view) == GEAK_OK);
+    GEAK_CHECK (msg && geak_mdp_decode_broker_to_client (msg, &view) == GEAK_OK);
     char *json = geak_mdp_strdup (view.body);
     if (verbose)
         fprintf (stderr, "stats: %s\n", json);
     cJSON *stats = cJSON_Parse (json);
-    assert (stats);
-    assert (cJSON_GetObjectItem (stats, "requests")->valuedouble == 1);
-    assert (cJSON_GetObjectItem (stats, "duplicates")->valuedouble == 2);
-    assert (cJSON_GetObjectItem (stats, "partials")->valuedouble == 1);
+    GEAK_CHECK (stats);
+    GEAK_CHECK (cJSON_GetObjectItem (stats, "requests")->valuedouble == 1);
+    GEAK_CHECK (cJSON_GetObjectItem (stats, "duplicates")->valuedouble == 2);
+    GEAK_CHECK (cJSON_GetObjectItem (stats, "partials")->valuedouble == 1);
     cJSON *svc = cJSON_GetObjectItem (cJSON_GetObjectItem (stats, "services"), "echo");
-    assert (svc && cJSON_GetObjectItem (svc, "idle")->valuedouble == 1);
+    GEAK_CHECK (svc && cJSON_GetObjectItem (svc, "idle")->valuedouble == 1);
     cJSON_Delete (stats);
     free (json);
     geak_msg_destroy (&msg);
@@ -1697,20 +1697,20 @@ geak_broker_test (bool verbose)
         geak_broker_poll (broker, 5);
         geak_broker_stats (broker, &counters);
     } while (counters.malformed < 3 && geak_clock_mono_ms () < until);
-    assert (counters.malformed == 3);
-    assert (counters.malformed_client == 1 && counters.malformed_worker == 1);
+    GEAK_CHECK (counters.malformed == 3);
+    GEAK_CHECK (counters.malformed_client == 1 && counters.malformed_worker == 1);
 
     //  5. a request past its deadline is refused at once; a queued one expires
     s_send (client, geak_mdp_encode_client_request ("nobody", "d1", geak_clock_wall_ms () - 1, NULL, 0));
     msg = s_expect (client, 1000, broker);
-    assert (msg && geak_mdp_decode_broker_to_client (msg, &view) == GEAK_OK);
-    assert (view.command == GEAK_MDPC_ERROR && view.error == GEAK_E_DEADLINE);
+    GEAK_CHECK (msg && geak_mdp_decode_broker_to_client (msg, &view) == GEAK_OK);
+    GEAK_CHECK (view.command == GEAK_MDPC_ERROR && view.error == GEAK_E_DEADLINE);
     geak_msg_destroy (&msg);
     s_send (client, geak_mdp_encode_client_request ("nobody", "d2", geak_clock_wall_ms () + 100, NULL, 0));
     msg = s_expect (client, 2000, broker);
-    assert (msg && geak_mdp_decode_broker_to_client (msg, &view) == GEAK_OK);
-    assert (view.command == GEAK_MDPC_ERROR && view.error == GEAK_E_DEADLINE);
-    assert (geak_mdp_streq (view.request_id, "d2"));
+    GEAK_CHECK (msg && geak_mdp_decode_broker_to_client (msg, &view) == GEAK_OK);
+    GEAK_CHECK (view.command == GEAK_MDPC_ERROR && view.error == GEAK_E_DEADLINE);
+    GEAK_CHECK (geak_mdp_streq (view.request_id, "d2"));
     geak_msg_destroy (&msg);
 
     //  6. a worker that goes silent while busy: requeued to w2, then (max
@@ -1732,14 +1732,14 @@ geak_broker_test (bool verbose)
         geak_broker_poll (broker, 5);
         geak_broker_stats (broker, &counters);
     } while (counters.workers_registered < registered + 2 && geak_clock_mono_ms () < until);
-    assert (counters.workers == 2);
+    GEAK_CHECK (counters.workers == 2);
     while ((msg = geak_msg_recv_flags (w1, ZMQ_DONTWAIT)))
         geak_msg_destroy (&msg);
     //  w1 is the least recently used idle worker: it gets the request
     s_send (client, geak_mdp_encode_client_request ("echo", "lost", 0, "x", 1));
     msg = s_expect_not_heartbeat (w1, 1000, broker);
-    assert (msg && geak_mdp_decode_broker_to_worker (msg, &view) == GEAK_OK);
-    assert (geak_mdp_streq (view.request_id, "lost"));
+    GEAK_CHECK (msg && geak_mdp_decode_broker_to_worker (msg, &view) == GEAK_OK);
+    GEAK_CHECK (geak_mdp_streq (view.request_id, "lost"));
     geak_msg_destroy (&msg);
     //  w2 keeps heartbeating, w1 stays silent: the request moves to w2
     msg = NULL;
@@ -1748,49 +1748,49 @@ geak_broker_test (bool verbose)
         s_send (w2, geak_mdp_encode_worker_command (GEAK_MDPW_HEARTBEAT));
         msg = s_expect_not_heartbeat (w2, 20, broker);
     }
-    assert (msg && geak_mdp_decode_broker_to_worker (msg, &view) == GEAK_OK);
-    assert (view.command == GEAK_MDPW_REQUEST && geak_mdp_streq (view.request_id, "lost"));
+    GEAK_CHECK (msg && geak_mdp_decode_broker_to_worker (msg, &view) == GEAK_OK);
+    GEAK_CHECK (view.command == GEAK_MDPW_REQUEST && geak_mdp_streq (view.request_id, "lost"));
     geak_msg_destroy (&msg);
     //  a late FINAL from the dropped w1 is stale (w1 is unknown now)
     s_send (w1, geak_mdp_encode_worker_reply (GEAK_MDPW_FINAL, "C", 1, "lost", NULL, 0));
     msg = s_expect_not_heartbeat (w1, 1000, broker);
-    assert (msg && geak_mdp_decode_broker_to_worker (msg, &view) == GEAK_OK);
-    assert (view.command == GEAK_MDPW_DISCONNECT);
+    GEAK_CHECK (msg && geak_mdp_decode_broker_to_worker (msg, &view) == GEAK_OK);
+    GEAK_CHECK (view.command == GEAK_MDPW_DISCONNECT);
     geak_msg_destroy (&msg);
     //  w2 now goes silent too: attempts exhausted -> worker_lost
     msg = s_expect (client, 2000, broker);
-    assert (msg && geak_mdp_decode_broker_to_client (msg, &view) == GEAK_OK);
-    assert (view.command == GEAK_MDPC_ERROR && view.error == GEAK_E_WORKER_LOST);
+    GEAK_CHECK (msg && geak_mdp_decode_broker_to_client (msg, &view) == GEAK_OK);
+    GEAK_CHECK (view.command == GEAK_MDPC_ERROR && view.error == GEAK_E_WORKER_LOST);
     geak_msg_destroy (&msg);
     geak_broker_stats (broker, &counters);
-    assert (counters.requeued == 1 && counters.failed_worker_lost == 1);
-    assert (counters.stale_replies == 1);
-    assert (counters.auth_refused == 0 && counters.handshake_failed == 0);
-    assert (geak_clock_mono_ms () - geak_broker_last_poll (broker) < 1000);
+    GEAK_CHECK (counters.requeued == 1 && counters.failed_worker_lost == 1);
+    GEAK_CHECK (counters.stale_replies == 1);
+    GEAK_CHECK (counters.auth_refused == 0 && counters.handshake_failed == 0);
+    GEAK_CHECK (geak_clock_mono_ms () - geak_broker_last_poll (broker) < 1000);
 
     //  the same story in the metrics
     char *text = geak_prom_render (registry, NULL);
     if (verbose)
         fprintf (stderr, "%s", text);
-    assert (strstr (text, "geak_broker_requests_total{service=\"echo\"} 2\n"));
-    assert (strstr (text, "geak_broker_replies_total{service=\"echo\"} 1\n"));
-    assert (strstr (text, "geak_broker_request_duration_seconds_count{service=\"echo\"} 1\n"));
-    assert (strstr (text, "geak_broker_request_errors_total{service=\"echo\",code=\"worker_lost\"} 1\n"));
-    assert (strstr (text, "geak_broker_request_errors_total{service=\"nobody\",code=\"deadline\"} 2\n"));
-    assert (strstr (text, "geak_broker_requeued_total{service=\"echo\"} 1\n"));
-    assert (strstr (text, "geak_broker_errors_total{class=\"malformed_client\"} 1\n"));
-    assert (strstr (text, "geak_broker_errors_total{class=\"malformed_other\"} 1\n"));
-    assert (strstr (text, "geak_broker_errors_total{class=\"stale_reply\"} 1\n"));
-    assert (strstr (text, "geak_broker_duplicates_total 2\n"));
-    assert (strstr (text, "geak_broker_curve_enabled 0\n"));
-    assert (!strstr (text, "geak_broker_queue_depth{service=\"nobody\"}"));    //  gone
+    GEAK_CHECK (strstr (text, "geak_broker_requests_total{service=\"echo\"} 2\n"));
+    GEAK_CHECK (strstr (text, "geak_broker_replies_total{service=\"echo\"} 1\n"));
+    GEAK_CHECK (strstr (text, "geak_broker_request_duration_seconds_count{service=\"echo\"} 1\n"));
+    GEAK_CHECK (strstr (text, "geak_broker_request_errors_total{service=\"echo\",code=\"worker_lost\"} 1\n"));
+    GEAK_CHECK (strstr (text, "geak_broker_request_errors_total{service=\"nobody\",code=\"deadline\"} 2\n"));
+    GEAK_CHECK (strstr (text, "geak_broker_requeued_total{service=\"echo\"} 1\n"));
+    GEAK_CHECK (strstr (text, "geak_broker_errors_total{class=\"malformed_client\"} 1\n"));
+    GEAK_CHECK (strstr (text, "geak_broker_errors_total{class=\"malformed_other\"} 1\n"));
+    GEAK_CHECK (strstr (text, "geak_broker_errors_total{class=\"stale_reply\"} 1\n"));
+    GEAK_CHECK (strstr (text, "geak_broker_duplicates_total 2\n"));
+    GEAK_CHECK (strstr (text, "geak_broker_curve_enabled 0\n"));
+    GEAK_CHECK (!strstr (text, "geak_broker_queue_depth{service=\"nobody\"}"));    //  gone
     free (text);
 
     //  7. run in a background thread, stop, destroy
     zmq_close (client);
     zmq_close (w1);
     zmq_close (w2);
-    assert (geak_broker_start (broker) == GEAK_OK);
+    GEAK_CHECK (geak_broker_start (broker) == GEAK_OK);
     geak_broker_destroy (&broker);
     geak_broker_destroy (&broker);
     geak_prom_destroy (&registry);
@@ -1798,9 +1798,9 @@ geak_broker_test (bool verbose)
 
     //  8. private context, tcp ephemeral port
     broker = geak_broker_new (NULL);
-    assert (broker);
-    assert (geak_broker_bind (broker, "tcp://127.0.0.1:*") == GEAK_OK);
-    assert (strncmp (geak_broker_endpoint (broker), "tcp://127.0.0.1:", 16) == 0);
+    GEAK_CHECK (broker);
+    GEAK_CHECK (geak_broker_bind (broker, "tcp://127.0.0.1:*") == GEAK_OK);
+    GEAK_CHECK (strncmp (geak_broker_endpoint (broker), "tcp://127.0.0.1:", 16) == 0);
     geak_broker_destroy (&broker);
     geak_log_set_level ((geak_log_level_t) saved_level);
     return 0;

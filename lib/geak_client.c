@@ -553,7 +553,7 @@ s_test_worker (void *arg)
 {
     s_worker_args_t *args = arg;
     geak_worker_t *worker = geak_worker_new (args->ctx, args->endpoint, args->service, "t");
-    assert (worker);
+    GEAK_CHECK (worker);
     geak_worker_set_heartbeat (worker, 50, 3);
     while (true) {
         geak_request_t *req;
@@ -587,93 +587,93 @@ geak_client_test (bool verbose)
     void *ctx = zmq_ctx_new ();
     geak_broker_t *broker = geak_broker_new (ctx);
     geak_broker_set_heartbeat (broker, 50, 3);
-    assert (geak_broker_bind (broker, "tcp://127.0.0.1:*") == GEAK_OK);
+    GEAK_CHECK (geak_broker_bind (broker, "tcp://127.0.0.1:*") == GEAK_OK);
     char endpoint [256];
     snprintf (endpoint, sizeof endpoint, "%s", geak_broker_endpoint (broker));
-    assert (geak_broker_start (broker) == GEAK_OK);
+    GEAK_CHECK (geak_broker_start (broker) == GEAK_OK);
 
     s_worker_args_t args = { ctx, endpoint, "echo", 2, 0 };
     pthread_t thread;
     pthread_create (&thread, NULL, s_test_worker, &args);
 
     geak_client_t *client = geak_client_new (ctx, endpoint);
-    assert (client);
+    GEAK_CHECK (client);
     geak_client_set_retry (client, 200);
     geak_reply_t *reply = NULL;
 
     //  bad arguments
-    assert (geak_client_call (client, "bad service", NULL, 0, NULL, 0, &reply) == GEAK_E_INVALID);
-    assert (geak_client_send (client, "echo", "bad id", 0, NULL, 0, NULL) == GEAK_E_INVALID);
+    GEAK_CHECK (geak_client_call (client, "bad service", NULL, 0, NULL, 0, &reply) == GEAK_E_INVALID);
+    GEAK_CHECK (geak_client_send (client, "echo", "bad id", 0, NULL, 0, NULL) == GEAK_E_INVALID);
 
     //  sync call with partials through the handler
     int partials = 0;
     geak_client_set_partial_handler (client, s_count_partial, &partials);
     geak_rc_t rc = geak_client_call (client, "echo", "c-1", 5000, "hello", 5, &reply);
-    assert (rc == GEAK_OK && reply);
-    assert (reply->rc == GEAK_OK && reply->size == 4 && memcmp (reply->body, "done", 4) == 0);
-    assert (strcmp (reply->request_id, "c-1") == 0 && !reply->partial);
-    assert (partials == 2);
+    GEAK_CHECK (rc == GEAK_OK && reply);
+    GEAK_CHECK (reply->rc == GEAK_OK && reply->size == 4 && memcmp (reply->body, "done", 4) == 0);
+    GEAK_CHECK (strcmp (reply->request_id, "c-1") == 0 && !reply->partial);
+    GEAK_CHECK (partials == 2);
     geak_reply_destroy (&reply);
     geak_client_set_partial_handler (client, NULL, NULL);
 
     //  async: many in flight; partials come back through recv
     const int total = 50;
     for (int i = 0; i < total; i++)
-        assert (geak_client_send (client, "echo", NULL, 10000, "x", 1, NULL) == GEAK_OK);
-    assert (geak_client_pending (client) == (size_t) total);
+        GEAK_CHECK (geak_client_send (client, "echo", NULL, 10000, "x", 1, NULL) == GEAK_OK);
+    GEAK_CHECK (geak_client_pending (client) == (size_t) total);
     int finals = 0, seen_partials = 0;
     while (geak_client_pending (client) > 0) {
         rc = geak_client_recv (client, &reply, 5000);
-        assert (rc == GEAK_OK);
-        assert (reply->rc == GEAK_OK);
+        GEAK_CHECK (rc == GEAK_OK);
+        GEAK_CHECK (reply->rc == GEAK_OK);
         if (reply->partial)
             seen_partials++;
         else
             finals++;
         geak_reply_destroy (&reply);
     }
-    assert (finals == total && seen_partials == 2 * total);
+    GEAK_CHECK (finals == total && seen_partials == 2 * total);
 
     //  a duplicate id while pending is refused
-    assert (geak_client_send (client, "nobody", "dup", 2000, NULL, 0, NULL) == GEAK_OK);
-    assert (geak_client_send (client, "nobody", "dup", 2000, NULL, 0, NULL) == GEAK_E_EXISTS);
+    GEAK_CHECK (geak_client_send (client, "nobody", "dup", 2000, NULL, 0, NULL) == GEAK_OK);
+    GEAK_CHECK (geak_client_send (client, "nobody", "dup", 2000, NULL, 0, NULL) == GEAK_E_EXISTS);
 
     //  sync call while another request is pending: the other's reply
     //  (deadline error from the broker) is kept for recv
     rc = geak_client_call (client, "nobody", "short", 300, NULL, 0, &reply);
-    assert (rc == GEAK_E_DEADLINE || rc == GEAK_E_TIMEOUT);
-    assert (reply && reply->rc == rc && reply->error);
+    GEAK_CHECK (rc == GEAK_E_DEADLINE || rc == GEAK_E_TIMEOUT);
+    GEAK_CHECK (reply && reply->rc == rc && reply->error);
     geak_reply_destroy (&reply);
     rc = geak_client_recv (client, &reply, 5000);
-    assert (rc == GEAK_OK && reply);
-    assert (strcmp (reply->request_id, "dup") == 0);
-    assert (reply->rc == GEAK_E_DEADLINE || reply->rc == GEAK_E_TIMEOUT);
+    GEAK_CHECK (rc == GEAK_OK && reply);
+    GEAK_CHECK (strcmp (reply->request_id, "dup") == 0);
+    GEAK_CHECK (reply->rc == GEAK_E_DEADLINE || reply->rc == GEAK_E_TIMEOUT);
     geak_reply_destroy (&reply);
-    assert (geak_client_pending (client) == 0);
-    assert (geak_client_recv (client, &reply, 10) == GEAK_E_TIMEOUT);
+    GEAK_CHECK (geak_client_pending (client) == 0);
+    GEAK_CHECK (geak_client_recv (client, &reply, 10) == GEAK_E_TIMEOUT);
 
     //  mmi
     rc = geak_client_call (client, "mmi.service", NULL, 2000, "echo", 4, &reply);
-    assert (rc == GEAK_OK && reply->size == 3 && memcmp (reply->body, "200", 3) == 0);
+    GEAK_CHECK (rc == GEAK_OK && reply->size == 3 && memcmp (reply->body, "200", 3) == 0);
     geak_reply_destroy (&reply);
 
     //  broker gone: the client gives up at the deadline, reconnecting meanwhile
     geak_broker_destroy (&broker);
     rc = geak_client_call (client, "echo", NULL, 700, "x", 1, &reply);
-    assert (rc == GEAK_E_TIMEOUT && reply && reply->rc == GEAK_E_TIMEOUT);
+    GEAK_CHECK (rc == GEAK_E_TIMEOUT && reply && reply->rc == GEAK_E_TIMEOUT);
     geak_reply_destroy (&reply);
-    assert (geak_client_reconnects (client) >= 1);
+    GEAK_CHECK (geak_client_reconnects (client) >= 1);
 
     //  broker back on the same port: worker re-registers, Lazy Pirate
     //  delivers a request that was sent while the broker was down
-    assert (geak_client_send (client, "echo", "after-restart", 10000, "quit", 4, NULL) == GEAK_OK);
+    GEAK_CHECK (geak_client_send (client, "echo", "after-restart", 10000, "quit", 4, NULL) == GEAK_OK);
     broker = geak_broker_new (ctx);
     geak_broker_set_heartbeat (broker, 50, 3);
-    assert (geak_broker_bind (broker, endpoint) == GEAK_OK);
-    assert (geak_broker_start (broker) == GEAK_OK);
+    GEAK_CHECK (geak_broker_bind (broker, endpoint) == GEAK_OK);
+    GEAK_CHECK (geak_broker_start (broker) == GEAK_OK);
     rc = geak_client_recv (client, &reply, 10000);
-    assert (rc == GEAK_OK && reply && reply->rc == GEAK_OK);
-    assert (strcmp (reply->request_id, "after-restart") == 0);
+    GEAK_CHECK (rc == GEAK_OK && reply && reply->rc == GEAK_OK);
+    GEAK_CHECK (strcmp (reply->request_id, "after-restart") == 0);
     geak_reply_destroy (&reply);
     pthread_join (thread, NULL);
 
@@ -684,9 +684,9 @@ geak_client_test (bool verbose)
 
     //  private context
     client = geak_client_new (NULL, "tcp://127.0.0.1:1");
-    assert (client);
+    GEAK_CHECK (client);
     geak_client_destroy (&client);
-    assert (geak_client_new (NULL, "nonsense") == NULL);
+    GEAK_CHECK (geak_client_new (NULL, "nonsense") == NULL);
     geak_log_set_level ((geak_log_level_t) saved_level);
     return 0;
 }

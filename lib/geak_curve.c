@@ -876,55 +876,55 @@ geak_curve_test (bool verbose)
     }
     //  z85
     geak_curve_keypair_t server_kp, client_kp, stranger_kp;
-    assert (geak_curve_keypair_generate (&server_kp) == GEAK_OK);
-    assert (geak_curve_keypair_generate (&client_kp) == GEAK_OK);
-    assert (geak_curve_keypair_generate (&stranger_kp) == GEAK_OK);
-    assert (geak_curve_z85_valid (server_kp.public_key, 40));
-    assert (!geak_curve_z85_valid (server_kp.public_key, 39));
-    assert (!geak_curve_z85_valid ("~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~", 40));
-    assert (!geak_curve_z85_valid ("################################$$$$$$$$", 40));     //  overflows
+    GEAK_CHECK (geak_curve_keypair_generate (&server_kp) == GEAK_OK);
+    GEAK_CHECK (geak_curve_keypair_generate (&client_kp) == GEAK_OK);
+    GEAK_CHECK (geak_curve_keypair_generate (&stranger_kp) == GEAK_OK);
+    GEAK_CHECK (geak_curve_z85_valid (server_kp.public_key, 40));
+    GEAK_CHECK (!geak_curve_z85_valid (server_kp.public_key, 39));
+    GEAK_CHECK (!geak_curve_z85_valid ("~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~", 40));
+    GEAK_CHECK (!geak_curve_z85_valid ("################################$$$$$$$$", 40));     //  overflows
     char fp1 [GEAK_CURVE_FINGERPRINT_SIZE], fp2 [GEAK_CURVE_FINGERPRINT_SIZE];
     geak_curve_fingerprint (server_kp.public_key, fp1);
     geak_curve_fingerprint (client_kp.public_key, fp2);
-    assert (strlen (fp1) == 8 && strcmp (fp1, fp2) != 0);
+    GEAK_CHECK (strlen (fp1) == 8 && strcmp (fp1, fp2) != 0);
     geak_curve_fingerprint ("nope", fp1);
-    assert (strcmp (fp1, "invalid") == 0);
+    GEAK_CHECK (strcmp (fp1, "invalid") == 0);
 
     //  key files
     char dir [] = "/tmp/geak-curve-XXXXXX";
-    assert (mkdtemp (dir));
+    GEAK_CHECK (mkdtemp (dir));
     char path [256], pub_path [256], auth_path [256], bad_path [256];
     snprintf (path, sizeof path, "%s/server.key", dir);
     snprintf (pub_path, sizeof pub_path, "%s/server.pub", dir);
     snprintf (auth_path, sizeof auth_path, "%s/authorized", dir);
     snprintf (bad_path, sizeof bad_path, "%s/bad.key", dir);
-    assert (geak_curve_keypair_save (path, &server_kp, false) == GEAK_OK);
-    assert (geak_curve_keypair_save (path, &server_kp, false) == GEAK_E_EXISTS);
+    GEAK_CHECK (geak_curve_keypair_save (path, &server_kp, false) == GEAK_OK);
+    GEAK_CHECK (geak_curve_keypair_save (path, &server_kp, false) == GEAK_E_EXISTS);
     struct stat st;
-    assert (stat (path, &st) == 0 && (st.st_mode & 0777) == 0600);
+    GEAK_CHECK (stat (path, &st) == 0 && (st.st_mode & 0777) == 0600);
     geak_curve_keypair_t loaded;
-    assert (geak_curve_keypair_load (path, &loaded) == GEAK_OK);
-    assert (strcmp (loaded.public_key, server_kp.public_key) == 0);
-    assert (strcmp (loaded.secret_key, server_kp.secret_key) == 0);
+    GEAK_CHECK (geak_curve_keypair_load (path, &loaded) == GEAK_OK);
+    GEAK_CHECK (strcmp (loaded.public_key, server_kp.public_key) == 0);
+    GEAK_CHECK (strcmp (loaded.secret_key, server_kp.secret_key) == 0);
     char public_key [GEAK_CURVE_Z85_SIZE + 1];
-    assert (geak_curve_public_load (path, public_key) == GEAK_OK);
-    assert (strcmp (public_key, server_kp.public_key) == 0);
+    GEAK_CHECK (geak_curve_public_load (path, public_key) == GEAK_OK);
+    GEAK_CHECK (strcmp (public_key, server_kp.public_key) == 0);
     char text [256];
     snprintf (text, sizeof text, "# the broker\n%s\n", server_kp.public_key);
     s_write (pub_path, text);
-    assert (geak_curve_public_load (pub_path, public_key) == GEAK_OK);
-    assert (strcmp (public_key, server_kp.public_key) == 0);
+    GEAK_CHECK (geak_curve_public_load (pub_path, public_key) == GEAK_OK);
+    GEAK_CHECK (strcmp (public_key, server_kp.public_key) == 0);
     //  mismatched pair, missing line, junk
     snprintf (text, sizeof text, "public=%s\nsecret=%s\n", client_kp.public_key, server_kp.secret_key);
     s_write (bad_path, text);
-    assert (geak_curve_keypair_load (bad_path, &loaded) == GEAK_E_CONFIG);
+    GEAK_CHECK (geak_curve_keypair_load (bad_path, &loaded) == GEAK_E_CONFIG);
     snprintf (text, sizeof text, "public=%s\n", client_kp.public_key);
     s_write (bad_path, text);
-    assert (geak_curve_keypair_load (bad_path, &loaded) == GEAK_E_CONFIG);
+    GEAK_CHECK (geak_curve_keypair_load (bad_path, &loaded) == GEAK_E_CONFIG);
     s_write (bad_path, "public=short\nsecret=short\n");
-    assert (geak_curve_keypair_load (bad_path, &loaded) == GEAK_E_CONFIG);
-    assert (geak_curve_public_load (bad_path, public_key) == GEAK_E_CONFIG);
-    assert (geak_curve_keypair_load ("/nonexistent/geak.key", &loaded) == GEAK_E_IO);
+    GEAK_CHECK (geak_curve_keypair_load (bad_path, &loaded) == GEAK_E_CONFIG);
+    GEAK_CHECK (geak_curve_public_load (bad_path, public_key) == GEAK_E_CONFIG);
+    GEAK_CHECK (geak_curve_keypair_load ("/nonexistent/geak.key", &loaded) == GEAK_E_IO);
 
     //  environment
     unsetenv ("GEAK_CURVE_KEY_FILE");
@@ -932,17 +932,17 @@ geak_curve_test (bool verbose)
     unsetenv ("GEAK_CURVE_SERVER_PUBLIC_FILE");
     unsetenv ("GEAK_CURVE_AUTHORIZED_FILE");
     geak_rc_t rc;
-    assert (!geak_curve_client_from_env (&rc) && rc == GEAK_OK);
-    assert (!geak_curve_server_from_env (&rc) && rc == GEAK_OK);
+    GEAK_CHECK (!geak_curve_client_from_env (&rc) && rc == GEAK_OK);
+    GEAK_CHECK (!geak_curve_server_from_env (&rc) && rc == GEAK_OK);
     setenv ("GEAK_CURVE_KEY_FILE", path, 1);
-    assert (!geak_curve_client_from_env (&rc) && rc == GEAK_E_CONFIG);
-    assert (!geak_curve_server_from_env (&rc) && rc == GEAK_E_CONFIG);
+    GEAK_CHECK (!geak_curve_client_from_env (&rc) && rc == GEAK_E_CONFIG);
+    GEAK_CHECK (!geak_curve_server_from_env (&rc) && rc == GEAK_E_CONFIG);
     setenv ("GEAK_CURVE_SERVER_PUBLIC_FILE", pub_path, 1);
     geak_curve_t *from_env = geak_curve_client_from_env (&rc);
-    assert (from_env && rc == GEAK_OK && !geak_curve_is_server (from_env));
+    GEAK_CHECK (from_env && rc == GEAK_OK && !geak_curve_is_server (from_env));
     geak_curve_destroy (&from_env);
     setenv ("GEAK_CURVE_SERVER_PUBLIC", "not-z85", 1);
-    assert (!geak_curve_client_from_env (&rc) && rc == GEAK_E_CONFIG);
+    GEAK_CHECK (!geak_curve_client_from_env (&rc) && rc == GEAK_E_CONFIG);
     unsetenv ("GEAK_CURVE_SERVER_PUBLIC");
     unsetenv ("GEAK_CURVE_SERVER_PUBLIC_FILE");
     unsetenv ("GEAK_CURVE_KEY_FILE");
@@ -952,26 +952,26 @@ geak_curve_test (bool verbose)
     s_write (auth_path, text);
     void *ctx = zmq_ctx_new ();
     geak_curve_zap_t *zap = geak_curve_zap_new (ctx, auth_path, &rc);
-    assert (zap && rc == GEAK_OK && geak_curve_zap_keys (zap) == 1);
-    assert (!geak_curve_zap_new (ctx, auth_path, &rc) && rc == GEAK_E_EXISTS);
+    GEAK_CHECK (zap && rc == GEAK_OK && geak_curve_zap_keys (zap) == 1);
+    GEAK_CHECK (!geak_curve_zap_new (ctx, auth_path, &rc) && rc == GEAK_E_EXISTS);
     geak_curve_t *server = geak_curve_new_server (&server_kp, auth_path);
     geak_curve_t *client = geak_curve_new_client (&client_kp, server_kp.public_key);
     geak_curve_t *stranger = geak_curve_new_client (&stranger_kp, server_kp.public_key);
     geak_curve_t *wrong_server = geak_curve_new_client (&client_kp, stranger_kp.public_key);
-    assert (server && client && stranger && wrong_server);
-    assert (!geak_curve_new_client (&client_kp, "bad"));
-    assert (!geak_curve_new_server (&server_kp, NULL));
+    GEAK_CHECK (server && client && stranger && wrong_server);
+    GEAK_CHECK (!geak_curve_new_client (&client_kp, "bad"));
+    GEAK_CHECK (!geak_curve_new_server (&server_kp, NULL));
     geak_curve_t *copy = geak_curve_dup (server);
-    assert (copy && strcmp (geak_curve_authorized_path (copy), auth_path) == 0);
+    GEAK_CHECK (copy && strcmp (geak_curve_authorized_path (copy), auth_path) == 0);
     geak_curve_destroy (&copy);
     geak_curve_destroy (&copy);
-    assert (s_try (ctx, "tcp://127.0.0.1:*", server, client, 5000));
-    assert (geak_curve_zap_admitted (zap) == 1);
-    assert (!s_try (ctx, "tcp://127.0.0.1:*", server, stranger, 300));
-    assert (geak_curve_zap_refused (zap) >= 1);
-    assert (!s_try (ctx, "tcp://127.0.0.1:*", server, NULL, 300));
-    assert (!s_try (ctx, "tcp://127.0.0.1:*", server, wrong_server, 300));
-    assert (geak_curve_zap_admitted (zap) == 1);
+    GEAK_CHECK (s_try (ctx, "tcp://127.0.0.1:*", server, client, 5000));
+    GEAK_CHECK (geak_curve_zap_admitted (zap) == 1);
+    GEAK_CHECK (!s_try (ctx, "tcp://127.0.0.1:*", server, stranger, 300));
+    GEAK_CHECK (geak_curve_zap_refused (zap) >= 1);
+    GEAK_CHECK (!s_try (ctx, "tcp://127.0.0.1:*", server, NULL, 300));
+    GEAK_CHECK (!s_try (ctx, "tcp://127.0.0.1:*", server, wrong_server, 300));
+    GEAK_CHECK (geak_curve_zap_admitted (zap) == 1);
     //  the file changes: the stranger is admitted after the reload
     snprintf (text, sizeof text, "%s\n%s\n", client_kp.public_key, stranger_kp.public_key);
     s_write (auth_path, text);
@@ -979,12 +979,12 @@ geak_curve_test (bool verbose)
     bool admitted = false;
     while (!admitted && geak_clock_mono_ms () < until)
         admitted = s_try (ctx, "tcp://127.0.0.1:*", server, stranger, 300);
-    assert (admitted && geak_curve_zap_keys (zap) == 2);
+    GEAK_CHECK (admitted && geak_curve_zap_keys (zap) == 2);
     geak_curve_zap_destroy (&zap);
     geak_curve_zap_destroy (&zap);
     //  a broken authorized file fails at start
     s_write (auth_path, "not a key\n");
-    assert (!geak_curve_zap_new (ctx, auth_path, &rc) && rc == GEAK_E_CONFIG);
+    GEAK_CHECK (!geak_curve_zap_new (ctx, auth_path, &rc) && rc == GEAK_E_CONFIG);
 
     geak_curve_destroy (&server);
     geak_curve_destroy (&client);

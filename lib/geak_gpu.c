@@ -542,37 +542,37 @@ geak_gpu_test (bool verbose)
     //  gfx names
     char buf [32];
     geak_gpu_gfx_name (90402, buf, sizeof buf);
-    assert (strcmp (buf, "gfx942") == 0);
+    GEAK_CHECK (strcmp (buf, "gfx942") == 0);
     geak_gpu_gfx_name (90010, buf, sizeof buf);
-    assert (strcmp (buf, "gfx90a") == 0);
+    GEAK_CHECK (strcmp (buf, "gfx90a") == 0);
     geak_gpu_gfx_name (110000, buf, sizeof buf);
-    assert (strcmp (buf, "gfx1100") == 0);
+    GEAK_CHECK (strcmp (buf, "gfx1100") == 0);
     geak_gpu_gfx_name (0, buf, sizeof buf);
-    assert (*buf == 0);
+    GEAK_CHECK (*buf == 0);
 
     //  visibility lists
     int map [8];
-    assert (geak_gpu_visible_map (NULL, 3, map) == 3 && map [2] == 2);
-    assert (geak_gpu_visible_map ("", 3, map) == 0);
-    assert (geak_gpu_visible_map ("2,0", 3, map) == 2 && map [0] == 2 && map [1] == 0);
-    assert (geak_gpu_visible_map ("1,7,0", 3, map) == 1 && map [0] == 1);
-    assert (geak_gpu_visible_map ("-1", 3, map) == 0);
-    assert (geak_gpu_visible_map ("GPU-abc", 3, map) == 0);
-    assert (geak_gpu_visible_map ("1,1", 3, map) == 1);
+    GEAK_CHECK (geak_gpu_visible_map (NULL, 3, map) == 3 && map [2] == 2);
+    GEAK_CHECK (geak_gpu_visible_map ("", 3, map) == 0);
+    GEAK_CHECK (geak_gpu_visible_map ("2,0", 3, map) == 2 && map [0] == 2 && map [1] == 0);
+    GEAK_CHECK (geak_gpu_visible_map ("1,7,0", 3, map) == 1 && map [0] == 1);
+    GEAK_CHECK (geak_gpu_visible_map ("-1", 3, map) == 0);
+    GEAK_CHECK (geak_gpu_visible_map ("GPU-abc", 3, map) == 0);
+    GEAK_CHECK (geak_gpu_visible_map ("1,1", 3, map) == 1);
 
     //  the cpu path: no library opened, one cpu entry, no crash
     geak_gpu_probe_opts_t opts = { .no_gpu = true };
     geak_gpu_info_t *list = NULL;
     int count = -1;
-    assert (geak_gpu_probe_opts (&opts, &list, &count) == GEAK_OK);
-    assert (count == 0 && list);
-    assert (strcmp (list [0].vendor, "cpu") == 0 && list [0].interpreted);
-    assert (list [0].compute_units >= 1);
+    GEAK_CHECK (geak_gpu_probe_opts (&opts, &list, &count) == GEAK_OK);
+    GEAK_CHECK (count == 0 && list);
+    GEAK_CHECK (strcmp (list [0].vendor, "cpu") == 0 && list [0].interpreted);
+    GEAK_CHECK (list [0].compute_units >= 1);
     Geak__DeviceFacts facts = GEAK__DEVICE_FACTS__INIT;
     geak_gpu_fill_facts (&list [0], &facts);
-    assert (strcmp (facts.arch, "cpu") == 0 && facts.interpreted);
+    GEAK_CHECK (strcmp (facts.arch, "cpu") == 0 && facts.interpreted);
     char *json = geak_gpu_to_json (&list [0]);
-    assert (json && strstr (json, "\"vendor\":\"cpu\""));
+    GEAK_CHECK (json && strstr (json, "\"vendor\":\"cpu\""));
     if (verbose)
         printf ("  cpu: %s\n", json);
     free (json);
@@ -580,13 +580,13 @@ geak_gpu_test (bool verbose)
 
     //  libraries that do not exist, and an empty KFD tree: still cpu
     char root [] = "/tmp/geak-gpu-test-XXXXXX";
-    assert (mkdtemp (root));
+    GEAK_CHECK (mkdtemp (root));
     opts = (geak_gpu_probe_opts_t) {
         .cuda_lib = "/nonexistent/libcuda.so.1", .hip_lib = "/nonexistent/libamdhip64.so",
         .kfd_root = root
     };
-    assert (geak_gpu_probe_opts (&opts, &list, &count) == GEAK_OK);
-    assert (count == 0 && strcmp (list [0].vendor, "cpu") == 0);
+    GEAK_CHECK (geak_gpu_probe_opts (&opts, &list, &count) == GEAK_OK);
+    GEAK_CHECK (count == 0 && strcmp (list [0].vendor, "cpu") == 0);
     free (list);
 
     //  a fake KFD topology: node 0 a CPU, node 1 an MI300X-like GPU
@@ -628,16 +628,16 @@ geak_gpu_test (bool verbose)
         saved [i] = v ? geak_strdup (v) : NULL;
         unsetenv (vars [i]);
     }
-    assert (geak_gpu_probe_opts (&opts, &list, &count) == GEAK_OK);
-    assert (count == 1);
-    assert (strcmp (list [0].vendor, "amd") == 0);
-    assert (strcmp (list [0].arch, "gfx942") == 0);
-    assert (list [0].compute_units == 304);
-    assert (list [0].clock_mhz == 2100 && list [0].warp_size == 64);
-    assert (list [0].l2_bytes == 4096u * 1024u);
-    assert (list [0].memory_bytes == 206141652992ull);
-    assert (strcmp (list [0].pci_bus_id, "0000:c1:00.0") == 0);
-    assert (!list [0].interpreted);
+    GEAK_CHECK (geak_gpu_probe_opts (&opts, &list, &count) == GEAK_OK);
+    GEAK_CHECK (count == 1);
+    GEAK_CHECK (strcmp (list [0].vendor, "amd") == 0);
+    GEAK_CHECK (strcmp (list [0].arch, "gfx942") == 0);
+    GEAK_CHECK (list [0].compute_units == 304);
+    GEAK_CHECK (list [0].clock_mhz == 2100 && list [0].warp_size == 64);
+    GEAK_CHECK (list [0].l2_bytes == 4096u * 1024u);
+    GEAK_CHECK (list [0].memory_bytes == 206141652992ull);
+    GEAK_CHECK (strcmp (list [0].pci_bus_id, "0000:c1:00.0") == 0);
+    GEAK_CHECK (!list [0].interpreted);
     if (verbose) {
         json = geak_gpu_to_json (&list [0]);
         printf ("  fake kfd: %s\n", json);
@@ -645,8 +645,8 @@ geak_gpu_test (bool verbose)
     }
     free (list);
     setenv ("HIP_VISIBLE_DEVICES", "", 1);
-    assert (geak_gpu_probe_opts (&opts, &list, &count) == GEAK_OK);
-    assert (count == 0 && strcmp (list [0].vendor, "cpu") == 0);
+    GEAK_CHECK (geak_gpu_probe_opts (&opts, &list, &count) == GEAK_OK);
+    GEAK_CHECK (count == 0 && strcmp (list [0].vendor, "cpu") == 0);
     free (list);
     for (int i = 0; i < 3; i++) {
         if (saved [i])
@@ -669,8 +669,8 @@ geak_gpu_test (bool verbose)
     rmdir (root);
 
     //  the real probe of this machine: whatever it finds, it must not crash
-    assert (geak_gpu_probe (&list, &count) == GEAK_OK);
-    assert (count >= 0 && list);
+    GEAK_CHECK (geak_gpu_probe (&list, &count) == GEAK_OK);
+    GEAK_CHECK (count >= 0 && list);
     if (verbose) {
         json = geak_gpu_to_json (&list [0]);
         printf ("  this machine: %d gpu(s), first %s\n", count, json);

@@ -971,66 +971,66 @@ int
 geak_harness_test (bool verbose)
 {
     char root [] = "/tmp/geak-harness-test-XXXXXX";
-    assert (mkdtemp (root));
+    GEAK_CHECK (mkdtemp (root));
     char *pkg = NULL, *path = NULL;
-    assert (asprintf (&pkg, "%s/harness", root) > 0);
-    assert (mkdir (pkg, 0700) == 0);
-    assert (asprintf (&path, "%s/__init__.py", pkg) > 0);
+    GEAK_CHECK (asprintf (&pkg, "%s/harness", root) > 0);
+    GEAK_CHECK (mkdir (pkg, 0700) == 0);
+    GEAK_CHECK (asprintf (&path, "%s/__init__.py", pkg) > 0);
     s_write_text (path, "");
     free (path);
-    assert (asprintf (&path, "%s/__main__.py", pkg) > 0);
+    GEAK_CHECK (asprintf (&path, "%s/__main__.py", pkg) > 0);
     s_write_text (path, s_stub);
     free (path);
 
     //  find_dir: the parent or the package, with or without a slash; nothing else
     char *dir = geak_harness_find_dir (root);
-    assert (dir && strcmp (dir, root) == 0);
+    GEAK_CHECK (dir && strcmp (dir, root) == 0);
     free (dir);
     dir = geak_harness_find_dir (pkg);
-    assert (dir && strcmp (dir, root) == 0);
+    GEAK_CHECK (dir && strcmp (dir, root) == 0);
     free (dir);
-    assert (asprintf (&path, "%s/harness//", root) > 0);
+    GEAK_CHECK (asprintf (&path, "%s/harness//", root) > 0);
     dir = geak_harness_find_dir (path);
-    assert (dir && strcmp (dir, root) == 0);
+    GEAK_CHECK (dir && strcmp (dir, root) == 0);
     free (dir);
     free (path);
-    assert (asprintf (&path, "%s/nothing/harness", root) > 0);
-    assert (geak_harness_find_dir (path) == NULL);
+    GEAK_CHECK (asprintf (&path, "%s/nothing/harness", root) > 0);
+    GEAK_CHECK (geak_harness_find_dir (path) == NULL);
     free (path);
-    assert (geak_harness_find_dir ("") == NULL);
-    assert (geak_harness_find_dir ("/proc/self") == NULL);
+    GEAK_CHECK (geak_harness_find_dir ("") == NULL);
+    GEAK_CHECK (geak_harness_find_dir ("/proc/self") == NULL);
     if (verbose)
         printf (" * find_dir: ok\n");
 
     geak_harness_opts_t opts = { 0 };
-    assert (geak_harness_new (NULL) == NULL);
-    assert (geak_harness_new (&opts) == NULL);
+    GEAK_CHECK (geak_harness_new (NULL) == NULL);
+    GEAK_CHECK (geak_harness_new (&opts) == NULL);
     opts.harness_dir = root;
     opts.device_index = -1;
     opts.interpret = true;
     opts.start_timeout_ms = 30000;
     geak_harness_t *h = geak_harness_new (&opts);
-    assert (h);
-    assert (!geak_harness_running (h) && geak_harness_pid (h) == 0);
-    assert (geak_harness_reply_fd (h) == -1 && geak_harness_starts (h) == 0);
-    assert (geak_harness_device (h) == NULL);
+    GEAK_CHECK (h);
+    GEAK_CHECK (!geak_harness_running (h) && geak_harness_pid (h) == 0);
+    GEAK_CHECK (geak_harness_reply_fd (h) == -1 && geak_harness_starts (h) == 0);
+    GEAK_CHECK (geak_harness_device (h) == NULL);
 
     //  ensure: started, pinged, the device kept; a second ensure is a no-op
     geak_rc_t rc = geak_harness_ensure (h);
-    assert (rc == GEAK_OK);
+    GEAK_CHECK (rc == GEAK_OK);
     pid_t pid = geak_harness_pid (h);
-    assert (geak_harness_running (h) && pid > 0 && geak_harness_starts (h) == 1);
-    assert (geak_harness_reply_fd (h) >= 0);
+    GEAK_CHECK (geak_harness_running (h) && pid > 0 && geak_harness_starts (h) == 1);
+    GEAK_CHECK (geak_harness_reply_fd (h) >= 0);
     const cJSON *device = geak_harness_device (h);
-    assert (device && strcmp (s_str_of (device, "vendor"), "stub") == 0);
-    assert (strcmp (s_str_of (device, "interpret"), "1") == 0);
-    assert (strcmp (s_str_of (device, "path0"), root) == 0);
-    assert (strcmp (s_str_of (device, "cwd"), root) == 0);
-    assert (cJSON_IsTrue (cJSON_GetObjectItemCaseSensitive (device, "pgid_is_pid")));
-    assert (cJSON_IsNull (cJSON_GetObjectItemCaseSensitive (device, "device_index")));
-    assert (getpgid (pid) == pid);
+    GEAK_CHECK (device && strcmp (s_str_of (device, "vendor"), "stub") == 0);
+    GEAK_CHECK (strcmp (s_str_of (device, "interpret"), "1") == 0);
+    GEAK_CHECK (strcmp (s_str_of (device, "path0"), root) == 0);
+    GEAK_CHECK (strcmp (s_str_of (device, "cwd"), root) == 0);
+    GEAK_CHECK (cJSON_IsTrue (cJSON_GetObjectItemCaseSensitive (device, "pgid_is_pid")));
+    GEAK_CHECK (cJSON_IsNull (cJSON_GetObjectItemCaseSensitive (device, "device_index")));
+    GEAK_CHECK (getpgid (pid) == pid);
     rc = geak_harness_ensure (h);
-    assert (rc == GEAK_OK && geak_harness_pid (h) == pid && geak_harness_starts (h) == 1);
+    GEAK_CHECK (rc == GEAK_OK && geak_harness_pid (h) == pid && geak_harness_starts (h) == 1);
     if (verbose)
         printf (" * ensure/ping: ok (pid %d)\n", (int) pid);
 
@@ -1040,14 +1040,14 @@ geak_harness_test (bool verbose)
     cJSON *reply = NULL;
     rc = geak_harness_call (h, req, 10000, &reply);
     cJSON_Delete (req);
-    assert (rc == GEAK_OK && reply);
-    assert (strcmp (s_str_of (reply, "text"), "hello") == 0);
+    GEAK_CHECK (rc == GEAK_OK && reply);
+    GEAK_CHECK (strcmp (s_str_of (reply, "text"), "hello") == 0);
     cJSON_Delete (reply);
     req = s_request ("stale");
     rc = geak_harness_call (h, req, 10000, &reply);
-    assert (rc == GEAK_OK && reply);
+    GEAK_CHECK (rc == GEAK_OK && reply);
     const cJSON *id_item = cJSON_GetObjectItemCaseSensitive (reply, "id");
-    assert (cJSON_IsNumber (id_item) && id_item->valuedouble
+    GEAK_CHECK (cJSON_IsNumber (id_item) && id_item->valuedouble
             == cJSON_GetObjectItemCaseSensitive (req, "id")->valuedouble);
     cJSON_Delete (req);
     cJSON_Delete (reply);
@@ -1059,45 +1059,45 @@ geak_harness_test (bool verbose)
     req = s_request ("hold");
     rc = geak_harness_send (h, req, &held);
     cJSON_Delete (req);
-    assert (rc == GEAK_OK && held > 0);
+    GEAK_CHECK (rc == GEAK_OK && held > 0);
     reply = (cJSON *) 1;
     rc = geak_harness_take_reply (h, held, &reply);
-    assert (rc == GEAK_OK && reply == NULL);
+    GEAK_CHECK (rc == GEAK_OK && reply == NULL);
     req = s_request ("release");
     rc = geak_harness_send (h, req, &released);
     cJSON_Delete (req);
-    assert (rc == GEAK_OK && released > held);
+    GEAK_CHECK (rc == GEAK_OK && released > held);
     rc = s_await (h, held, &reply);
-    assert (rc == GEAK_OK && reply && strcmp (s_str_of (reply, "op"), "hold") == 0);
+    GEAK_CHECK (rc == GEAK_OK && reply && strcmp (s_str_of (reply, "op"), "hold") == 0);
     cJSON_Delete (reply);
     rc = s_await (h, released, &reply);
-    assert (rc == GEAK_OK && reply && strcmp (s_str_of (reply, "op"), "release") == 0);
+    GEAK_CHECK (rc == GEAK_OK && reply && strcmp (s_str_of (reply, "op"), "release") == 0);
     cJSON_Delete (reply);
-    assert (geak_harness_pid (h) == pid);
+    GEAK_CHECK (geak_harness_pid (h) == pid);
     if (verbose)
         printf (" * send/take: ok\n");
 
     //  eval: events until the result; past the deadline the candidate's group is killed
     geak_sandbox_t *sandbox = geak_sandbox_new (NULL, -1, &rc);
-    assert (sandbox);
+    GEAK_CHECK (sandbox);
     cJSON *result = NULL;
     char *why = NULL;
     req = s_request ("eval");
     geak_harness_outcome_t outcome = geak_harness_eval (h, req, sandbox, 20000, &result, &why);
     cJSON_Delete (req);
-    assert (outcome == GEAK_HARNESS_EVAL_RESULT && result && !why);
-    assert (cJSON_IsTrue (cJSON_GetObjectItemCaseSensitive (result, "ok")));
+    GEAK_CHECK (outcome == GEAK_HARNESS_EVAL_RESULT && result && !why);
+    GEAK_CHECK (cJSON_IsTrue (cJSON_GetObjectItemCaseSensitive (result, "ok")));
     cJSON_Delete (result);
     req = s_request ("eval");
     cJSON_AddTrueToObject (req, "hang");
     int64_t t0 = geak_clock_mono_ms ();
     outcome = geak_harness_eval (h, req, sandbox, 300, &result, &why);
     cJSON_Delete (req);
-    assert (outcome == GEAK_HARNESS_EVAL_TIMEOUT && !result && why);
-    assert (geak_clock_mono_ms () - t0 < 20000);
+    GEAK_CHECK (outcome == GEAK_HARNESS_EVAL_TIMEOUT && !result && why);
+    GEAK_CHECK (geak_clock_mono_ms () - t0 < 20000);
     free (why);
     why = NULL;
-    assert (geak_harness_pid (h) == pid);      //  the fork server reported the dead child
+    GEAK_CHECK (geak_harness_pid (h) == pid);      //  the fork server reported the dead child
     geak_sandbox_destroy (&sandbox);
     if (verbose)
         printf (" * eval: ok\n");
@@ -1106,33 +1106,33 @@ geak_harness_test (bool verbose)
     req = s_request ("garbage");
     rc = geak_harness_call (h, req, 10000, &reply);
     cJSON_Delete (req);
-    assert (rc == GEAK_E_PROTOCOL && !reply);
-    assert (!geak_harness_running (h) && geak_harness_reply_fd (h) == -1);
-    assert (kill (pid, 0) != 0);                //  reaped
+    GEAK_CHECK (rc == GEAK_E_PROTOCOL && !reply);
+    GEAK_CHECK (!geak_harness_running (h) && geak_harness_reply_fd (h) == -1);
+    GEAK_CHECK (kill (pid, 0) != 0);                //  reaped
     rc = geak_harness_ensure (h);
-    assert (rc == GEAK_OK && geak_harness_starts (h) == 2);
+    GEAK_CHECK (rc == GEAK_OK && geak_harness_starts (h) == 2);
     pid = geak_harness_pid (h);
     //  garbage on a non-blocking take: the same
     uint64_t id = 0;
     req = s_request ("garbage");
     rc = geak_harness_send (h, req, &id);
     cJSON_Delete (req);
-    assert (rc == GEAK_OK);
+    GEAK_CHECK (rc == GEAK_OK);
     rc = s_await (h, id, &reply);
-    assert (rc == GEAK_E_PROTOCOL && !reply && !geak_harness_running (h));
+    GEAK_CHECK (rc == GEAK_E_PROTOCOL && !reply && !geak_harness_running (h));
     rc = geak_harness_take_reply (h, id, &reply);
-    assert (rc == GEAK_E_WORKER_LOST);
+    GEAK_CHECK (rc == GEAK_E_WORKER_LOST);
     //  death and silence: stopped too; send restarts
     req = s_request ("die");
     rc = geak_harness_call (h, req, 10000, &reply);
     cJSON_Delete (req);
-    assert (rc == GEAK_E_WORKER_LOST && !geak_harness_running (h));
-    assert (geak_harness_starts (h) == 3);
+    GEAK_CHECK (rc == GEAK_E_WORKER_LOST && !geak_harness_running (h));
+    GEAK_CHECK (geak_harness_starts (h) == 3);
     req = s_request ("hold");
     rc = geak_harness_call (h, req, 200, &reply);
     cJSON_Delete (req);
-    assert (rc == GEAK_E_TIMEOUT && !geak_harness_running (h));
-    assert (geak_harness_starts (h) == 4);
+    GEAK_CHECK (rc == GEAK_E_TIMEOUT && !geak_harness_running (h));
+    GEAK_CHECK (geak_harness_starts (h) == 4);
     if (verbose)
         printf (" * restart on garbage/death/timeout: ok\n");
 
@@ -1141,13 +1141,13 @@ geak_harness_test (bool verbose)
     geak_harness_stop (h);
     geak_harness_stop (NULL);
     rc = geak_harness_ensure (h);
-    assert (rc == GEAK_OK);
+    GEAK_CHECK (rc == GEAK_OK);
     pid = geak_harness_pid (h);
     geak_harness_destroy (&h);
-    assert (h == NULL);
+    GEAK_CHECK (h == NULL);
     geak_harness_destroy (&h);
     geak_harness_destroy (NULL);
-    assert (kill (pid, 0) != 0);
+    GEAK_CHECK (kill (pid, 0) != 0);
 
     //  a timed (not interpreted) server: inherited TRITON_INTERPRET dropped,
     //  visibility, device index and cache dir passed on
@@ -1161,15 +1161,15 @@ geak_harness_test (bool verbose)
     opts.cache_dir = "/tmp";
     opts.python = "python3";
     h = geak_harness_new (&opts);
-    assert (h);
+    GEAK_CHECK (h);
     rc = geak_harness_ensure (h);
-    assert (rc == GEAK_OK);
+    GEAK_CHECK (rc == GEAK_OK);
     device = geak_harness_device (h);
-    assert (device && strcmp (s_str_of (device, "interpret"), "") == 0);
-    assert (strcmp (s_str_of (device, "visible"), "7") == 0);
-    assert (strcmp (s_str_of (device, "cache_dir"), "/tmp") == 0);
+    GEAK_CHECK (device && strcmp (s_str_of (device, "interpret"), "") == 0);
+    GEAK_CHECK (strcmp (s_str_of (device, "visible"), "7") == 0);
+    GEAK_CHECK (strcmp (s_str_of (device, "cache_dir"), "/tmp") == 0);
     const cJSON *index = cJSON_GetObjectItemCaseSensitive (device, "device_index");
-    assert (cJSON_IsNumber (index) && index->valueint == 0);
+    GEAK_CHECK (cJSON_IsNumber (index) && index->valueint == 0);
     geak_harness_destroy (&h);
     if (old) {
         setenv ("TRITON_INTERPRET", old, 1);
@@ -1181,6 +1181,6 @@ geak_harness_test (bool verbose)
         printf (" * options/env: ok\n");
 
     free (pkg);
-    assert (nftw (root, s_rm_entry, 8, FTW_DEPTH | FTW_PHYS) == 0);
+    GEAK_CHECK (nftw (root, s_rm_entry, 8, FTW_DEPTH | FTW_PHYS) == 0);
     return 0;
 }

@@ -761,14 +761,14 @@ geak_http_test (bool verbose)
 
     //  parser
     const char *good = "GET /metrics?x=1 HTTP/1.1\r\nHost: a\r\nAccept: */*\r\n\r\n";
-    assert (geak_http_parse (good, strlen (good), &req) == strlen (good));
-    assert (req.status == 0 && strcmp (req.method, "GET") == 0 && strcmp (req.path, "/metrics") == 0);
-    assert (geak_http_parse (good, 20, &req) == 0);
+    GEAK_CHECK (geak_http_parse (good, strlen (good), &req) == strlen (good));
+    GEAK_CHECK (req.status == 0 && strcmp (req.method, "GET") == 0 && strcmp (req.path, "/metrics") == 0);
+    GEAK_CHECK (geak_http_parse (good, 20, &req) == 0);
     const char *lf = "GET / HTTP/1.0\n\n";
-    assert (geak_http_parse (lf, strlen (lf), &req) == strlen (lf) && req.status == 0);
+    GEAK_CHECK (geak_http_parse (lf, strlen (lf), &req) == strlen (lf) && req.status == 0);
     const char *absolute = "GET http://h:1/readyz HTTP/1.1\r\nHost: h\r\n\r\n";
-    assert (geak_http_parse (absolute, strlen (absolute), &req) && req.status == 0);
-    assert (strcmp (req.path, "/readyz") == 0);
+    GEAK_CHECK (geak_http_parse (absolute, strlen (absolute), &req) && req.status == 0);
+    GEAK_CHECK (strcmp (req.path, "/readyz") == 0);
     struct { const char *text; int status; } cases [] = {
         { "GET /x HTTP/1.1\r\n\r\n", 400 },                 //  no Host
         { "GET /x HTTP/2.0\r\nHost: a\r\n\r\n", 505 },
@@ -788,59 +788,59 @@ geak_http_test (bool verbose)
         size_t used = geak_http_parse (cases [i].text, strlen (cases [i].text), &req);
         if (verbose)
             fprintf (stderr, "case %zu: used=%zu status=%d\n", i, used, req.status);
-        assert (used == strlen (cases [i].text) && req.status == cases [i].status);
+        GEAK_CHECK (used == strlen (cases [i].text) && req.status == cases [i].status);
     }
     char *big = geak_malloc0 (GEAK_HTTP_MAX_REQUEST + 10);
     memset (big, 'a', GEAK_HTTP_MAX_REQUEST + 9);
-    assert (geak_http_parse (big, GEAK_HTTP_MAX_REQUEST + 9, &req) && req.status == 431);
+    GEAK_CHECK (geak_http_parse (big, GEAK_HTTP_MAX_REQUEST + 9, &req) && req.status == 431);
     char *long_path = geak_malloc0 (GEAK_HTTP_MAX_PATH + 64);
     snprintf (long_path, GEAK_HTTP_MAX_PATH + 64, "GET /%0*d HTTP/1.0\r\n\r\n", GEAK_HTTP_MAX_PATH, 0);
-    assert (geak_http_parse (long_path, strlen (long_path), &req) && req.status == 414);
+    GEAK_CHECK (geak_http_parse (long_path, strlen (long_path), &req) && req.status == 414);
     free (long_path);
 
     //  bad binds
     geak_rc_t rc;
-    assert (!geak_http_new ("nonsense", &rc) && rc == GEAK_E_CONFIG);
-    assert (!geak_http_new ("127.0.0.1:99999", &rc) && rc == GEAK_E_CONFIG);
-    assert (!geak_http_new ("127.0.0.1:", &rc) && rc == GEAK_E_CONFIG);
+    GEAK_CHECK (!geak_http_new ("nonsense", &rc) && rc == GEAK_E_CONFIG);
+    GEAK_CHECK (!geak_http_new ("127.0.0.1:99999", &rc) && rc == GEAK_E_CONFIG);
+    GEAK_CHECK (!geak_http_new ("127.0.0.1:", &rc) && rc == GEAK_E_CONFIG);
 
     //  a server with metrics, a check and a custom route
     geak_prom_t *reg = geak_prom_new ();
     geak_prom_inc_with (geak_prom_counter (reg, "geak_http_test_total", "Test.", NULL), NULL);
     geak_http_t *http = geak_http_new ("127.0.0.1:0", &rc);
-    assert (http && rc == GEAK_OK && geak_http_port (http) > 0);
+    GEAK_CHECK (http && rc == GEAK_OK && geak_http_port (http) > 0);
     int ready = 0;
-    assert (geak_http_route_metrics (http, "/metrics", reg) == GEAK_OK);
-    assert (geak_http_route_check (http, "/healthz", NULL, NULL) == GEAK_OK);
-    assert (geak_http_route_check (http, "/readyz", s_test_ready, &ready) == GEAK_OK);
-    assert (geak_http_route (http, "/echo", s_test_echo, "hello") == GEAK_OK);
-    assert (geak_http_route (http, "relative", s_test_echo, "x") == GEAK_E_INVALID);
-    assert (geak_http_start (http) == GEAK_OK);
-    assert (geak_http_route (http, "/late", s_test_echo, "x") == GEAK_E_INVALID);
+    GEAK_CHECK (geak_http_route_metrics (http, "/metrics", reg) == GEAK_OK);
+    GEAK_CHECK (geak_http_route_check (http, "/healthz", NULL, NULL) == GEAK_OK);
+    GEAK_CHECK (geak_http_route_check (http, "/readyz", s_test_ready, &ready) == GEAK_OK);
+    GEAK_CHECK (geak_http_route (http, "/echo", s_test_echo, "hello") == GEAK_OK);
+    GEAK_CHECK (geak_http_route (http, "relative", s_test_echo, "x") == GEAK_E_INVALID);
+    GEAK_CHECK (geak_http_start (http) == GEAK_OK);
+    GEAK_CHECK (geak_http_route (http, "/late", s_test_echo, "x") == GEAK_E_INVALID);
     int port = geak_http_port (http);
 
     char *out = s_exchange (port, good, strlen (good));
-    assert (s_status_of (out) == 200);
-    assert (strstr (out, "Content-Type: " GEAK_PROM_CONTENT_TYPE "\r\n"));
-    assert (strstr (out, "\r\n\r\n# HELP geak_http_test_total Test.\n"));
-    assert (strstr (out, "geak_http_test_total 1\n"));
+    GEAK_CHECK (s_status_of (out) == 200);
+    GEAK_CHECK (strstr (out, "Content-Type: " GEAK_PROM_CONTENT_TYPE "\r\n"));
+    GEAK_CHECK (strstr (out, "\r\n\r\n# HELP geak_http_test_total Test.\n"));
+    GEAK_CHECK (strstr (out, "geak_http_test_total 1\n"));
     free (out);
     const char *health = "GET /healthz HTTP/1.0\r\n\r\n";
     out = s_exchange (port, health, strlen (health));
-    assert (s_status_of (out) == 200 && strstr (out, "\r\n\r\nok\n"));
+    GEAK_CHECK (s_status_of (out) == 200 && strstr (out, "\r\n\r\nok\n"));
     free (out);
     const char *readyz = "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n";
     out = s_exchange (port, readyz, strlen (readyz));
-    assert (s_status_of (out) == 503 && strstr (out, "not ready: not registered\n"));
+    GEAK_CHECK (s_status_of (out) == 503 && strstr (out, "not ready: not registered\n"));
     free (out);
     __atomic_store_n (&ready, 1, __ATOMIC_RELAXED);
     out = s_exchange (port, readyz, strlen (readyz));
-    assert (s_status_of (out) == 200);
+    GEAK_CHECK (s_status_of (out) == 200);
     free (out);
     const char *head = "HEAD /echo HTTP/1.0\r\n\r\n";
     out = s_exchange (port, head, strlen (head));
-    assert (s_status_of (out) == 200 && strstr (out, "Content-Length: 5\r\n"));
-    assert (strstr (out, "\r\n\r\n") [4] == '\0');
+    GEAK_CHECK (s_status_of (out) == 200 && strstr (out, "Content-Length: 5\r\n"));
+    GEAK_CHECK (strstr (out, "\r\n\r\n") [4] == '\0');
     free (out);
     struct { const char *text; int status; } wire [] = {
         { "GET /nowhere HTTP/1.0\r\n\r\n", 404 },
@@ -853,17 +853,17 @@ geak_http_test (bool verbose)
         out = s_exchange (port, wire [i].text, strlen (wire [i].text));
         if (verbose)
             fprintf (stderr, "wire %zu: %.40s\n", i, out);
-        assert (s_status_of (out) == wire [i].status);
+        GEAK_CHECK (s_status_of (out) == wire [i].status);
         if (wire [i].status == 405)
-            assert (strstr (out, "Allow: GET, HEAD\r\n"));
+            GEAK_CHECK (strstr (out, "Allow: GET, HEAD\r\n"));
         free (out);
     }
     static const char nul [] = "GET /healthz\0 HTTP/1.0\r\n\r\n";
     out = s_exchange (port, nul, sizeof nul - 1);
-    assert (s_status_of (out) == 400);
+    GEAK_CHECK (s_status_of (out) == 400);
     free (out);
     out = s_exchange (port, big, GEAK_HTTP_MAX_REQUEST + 9);
-    assert (s_status_of (out) == 431);
+    GEAK_CHECK (s_status_of (out) == 431);
     free (out);
     free (big);
     //  a peer that connects and closes at once, then one still served
@@ -872,24 +872,24 @@ geak_http_test (bool verbose)
     addr.sin_family = AF_INET;
     addr.sin_port = htons ((uint16_t) port);
     addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    assert (fd >= 0 && connect (fd, (struct sockaddr *) &addr, sizeof addr) == 0);
+    GEAK_CHECK (fd >= 0 && connect (fd, (struct sockaddr *) &addr, sizeof addr) == 0);
     close (fd);
     out = s_exchange (port, health, strlen (health));
-    assert (s_status_of (out) == 200);
+    GEAK_CHECK (s_status_of (out) == 200);
     free (out);
-    assert (geak_http_served (http) >= 6 && geak_http_rejected (http) >= 6);
+    GEAK_CHECK (geak_http_served (http) >= 6 && geak_http_rejected (http) >= 6);
     geak_http_destroy (&http);
     geak_http_destroy (&http);
 
     //  a request head that never ends: 408 at the timeout
     http = geak_http_new ("127.0.0.1:0", &rc);
-    assert (http);
+    GEAK_CHECK (http);
     geak_http_set_timeout (http, 200);
-    assert (geak_http_route_check (http, "/healthz", NULL, NULL) == GEAK_OK);
-    assert (geak_http_start (http) == GEAK_OK);
+    GEAK_CHECK (geak_http_route_check (http, "/healthz", NULL, NULL) == GEAK_OK);
+    GEAK_CHECK (geak_http_start (http) == GEAK_OK);
     const char *partial = "GET /healthz HTTP/1.0\r\n";
     out = s_exchange (geak_http_port (http), partial, strlen (partial));
-    assert (s_status_of (out) == 408);
+    GEAK_CHECK (s_status_of (out) == 408);
     free (out);
     geak_http_destroy (&http);
     geak_prom_destroy (&reg);

@@ -544,27 +544,27 @@ geak_mdp_test (bool verbose)
 
     //  client request round trip
     geak_msg_t *msg = geak_mdp_encode_client_request ("geak.evaluator", "r-1", 1700000000123LL, "body", 4);
-    assert (msg && geak_msg_size (msg) == 7);
+    GEAK_CHECK (msg && geak_msg_size (msg) == 7);
     s_routed (msg, "C1");
-    assert (geak_mdp_decode_router (msg, &view) == GEAK_OK);
-    assert (view.origin == GEAK_MDP_FROM_CLIENT);
-    assert (view.command == GEAK_MDPC_REQUEST);
-    assert (geak_mdp_streq (view.sender, "C1"));
-    assert (geak_mdp_streq (view.service, "geak.evaluator"));
-    assert (geak_mdp_streq (view.request_id, "r-1"));
-    assert (view.deadline_ms == 1700000000123LL);
-    assert (geak_mdp_streq (view.body, "body"));
-    assert (geak_mdp_decode_worker_to_broker (msg, &view) == GEAK_E_PROTOCOL);
+    GEAK_CHECK (geak_mdp_decode_router (msg, &view) == GEAK_OK);
+    GEAK_CHECK (view.origin == GEAK_MDP_FROM_CLIENT);
+    GEAK_CHECK (view.command == GEAK_MDPC_REQUEST);
+    GEAK_CHECK (geak_mdp_streq (view.sender, "C1"));
+    GEAK_CHECK (geak_mdp_streq (view.service, "geak.evaluator"));
+    GEAK_CHECK (geak_mdp_streq (view.request_id, "r-1"));
+    GEAK_CHECK (view.deadline_ms == 1700000000123LL);
+    GEAK_CHECK (geak_mdp_streq (view.body, "body"));
+    GEAK_CHECK (geak_mdp_decode_worker_to_broker (msg, &view) == GEAK_E_PROTOCOL);
     s_mutate_all (msg, geak_mdp_decode_router);
     s_mutate_all (msg, geak_mdp_decode_client_to_broker);
     geak_msg_destroy (&msg);
 
     //  bad arguments are refused by the encoders
-    assert (!geak_mdp_encode_client_request ("bad service", "r", 0, NULL, 0));
-    assert (!geak_mdp_encode_client_request ("s", "", 0, NULL, 0));
-    assert (!geak_mdp_encode_client_request ("s", "r", 0, NULL, 5));
-    assert (!geak_mdp_encode_worker_ready ("s", "bad impl"));
-    assert (!geak_mdp_encode_worker_command (GEAK_MDPW_READY));
+    GEAK_CHECK (!geak_mdp_encode_client_request ("bad service", "r", 0, NULL, 0));
+    GEAK_CHECK (!geak_mdp_encode_client_request ("s", "", 0, NULL, 0));
+    GEAK_CHECK (!geak_mdp_encode_client_request ("s", "r", 0, NULL, 5));
+    GEAK_CHECK (!geak_mdp_encode_worker_ready ("s", "bad impl"));
+    GEAK_CHECK (!geak_mdp_encode_worker_command (GEAK_MDPW_READY));
 
     //  deadline parsing edge cases
     const char *deadlines [] = { "0", "9223372036854775807", "9223372036854775808", "-1", "",
@@ -581,87 +581,87 @@ geak_mdp_test (bool verbose)
         geak_msg_addstr (msg, "rid");
         geak_msg_addstr (msg, deadlines [i]);
         geak_msg_addstr (msg, "");
-        assert (geak_mdp_decode_router (msg, &view) == expect [i]);
+        GEAK_CHECK (geak_mdp_decode_router (msg, &view) == expect [i]);
         geak_msg_destroy (&msg);
     }
 
     //  worker -> broker
     msg = s_routed (geak_mdp_encode_worker_ready ("geak.evaluator", "triton"), "W1");
-    assert (geak_mdp_decode_router (msg, &view) == GEAK_OK);
-    assert (view.origin == GEAK_MDP_FROM_WORKER && view.command == GEAK_MDPW_READY);
-    assert (geak_mdp_streq (view.implementation, "triton"));
+    GEAK_CHECK (geak_mdp_decode_router (msg, &view) == GEAK_OK);
+    GEAK_CHECK (view.origin == GEAK_MDP_FROM_WORKER && view.command == GEAK_MDPW_READY);
+    GEAK_CHECK (geak_mdp_streq (view.implementation, "triton"));
     s_mutate_all (msg, geak_mdp_decode_router);
     geak_msg_destroy (&msg);
     msg = s_routed (geak_mdp_encode_worker_ready ("svc", NULL), "W1");
-    assert (geak_mdp_decode_worker_to_broker (msg, &view) == GEAK_OK);
-    assert (view.implementation.size == 0);
+    GEAK_CHECK (geak_mdp_decode_worker_to_broker (msg, &view) == GEAK_OK);
+    GEAK_CHECK (view.implementation.size == 0);
     geak_msg_destroy (&msg);
     for (int cmd = GEAK_MDPW_PARTIAL; cmd <= GEAK_MDPW_FINAL; cmd++) {
         msg = s_routed (geak_mdp_encode_worker_reply (cmd, "\0\x80\x01", 3, "r-2", "out", 3), "W1");
-        assert (geak_mdp_decode_router (msg, &view) == GEAK_OK);
-        assert (view.command == cmd && view.client.size == 3 && view.client.data [1] == 0x80);
-        assert (geak_mdp_streq (view.body, "out"));
+        GEAK_CHECK (geak_mdp_decode_router (msg, &view) == GEAK_OK);
+        GEAK_CHECK (view.command == cmd && view.client.size == 3 && view.client.data [1] == 0x80);
+        GEAK_CHECK (geak_mdp_streq (view.body, "out"));
         s_mutate_all (msg, geak_mdp_decode_worker_to_broker);
         geak_msg_destroy (&msg);
     }
     for (int cmd = GEAK_MDPW_HEARTBEAT; cmd <= GEAK_MDPW_DISCONNECT; cmd++) {
         msg = s_routed (geak_mdp_encode_worker_command (cmd), "W1");
-        assert (geak_mdp_decode_router (msg, &view) == GEAK_OK && view.command == cmd);
+        GEAK_CHECK (geak_mdp_decode_router (msg, &view) == GEAK_OK && view.command == cmd);
         geak_msg_destroy (&msg);
         msg = geak_mdp_encode_worker_command (cmd);
-        assert (geak_mdp_decode_broker_to_worker (msg, &view) == GEAK_OK && view.command == cmd);
+        GEAK_CHECK (geak_mdp_decode_broker_to_worker (msg, &view) == GEAK_OK && view.command == cmd);
         geak_msg_destroy (&msg);
     }
 
     //  broker -> worker
     msg = geak_mdp_encode_worker_request ("C1", 2, "r-3", 3, 0, "in", 2);
-    assert (geak_mdp_decode_broker_to_worker (msg, &view) == GEAK_OK);
-    assert (view.command == GEAK_MDPW_REQUEST && view.deadline_ms == 0);
-    assert (geak_mdp_streq (view.client, "C1") && geak_mdp_streq (view.body, "in"));
-    assert (geak_mdp_decode_broker_to_client (msg, &view) == GEAK_E_PROTOCOL);
+    GEAK_CHECK (geak_mdp_decode_broker_to_worker (msg, &view) == GEAK_OK);
+    GEAK_CHECK (view.command == GEAK_MDPW_REQUEST && view.deadline_ms == 0);
+    GEAK_CHECK (geak_mdp_streq (view.client, "C1") && geak_mdp_streq (view.body, "in"));
+    GEAK_CHECK (geak_mdp_decode_broker_to_client (msg, &view) == GEAK_E_PROTOCOL);
     s_mutate_all (msg, geak_mdp_decode_broker_to_worker);
     geak_msg_destroy (&msg);
 
     //  broker -> client
     msg = geak_mdp_encode_client_reply (GEAK_MDPC_FINAL, "svc", 3, "r-4", 3, "done", 4);
-    assert (geak_mdp_decode_broker_to_client (msg, &view) == GEAK_OK);
-    assert (view.command == GEAK_MDPC_FINAL && geak_mdp_streq (view.body, "done"));
+    GEAK_CHECK (geak_mdp_decode_broker_to_client (msg, &view) == GEAK_OK);
+    GEAK_CHECK (view.command == GEAK_MDPC_FINAL && geak_mdp_streq (view.body, "done"));
     s_mutate_all (msg, geak_mdp_decode_broker_to_client);
     geak_msg_destroy (&msg);
     msg = geak_mdp_encode_client_error ("svc", 3, "r-4", 3, GEAK_E_WORKER_LOST, NULL);
-    assert (geak_mdp_decode_broker_to_client (msg, &view) == GEAK_OK);
-    assert (view.command == GEAK_MDPC_ERROR && view.error == GEAK_E_WORKER_LOST);
+    GEAK_CHECK (geak_mdp_decode_broker_to_client (msg, &view) == GEAK_OK);
+    GEAK_CHECK (view.command == GEAK_MDPC_ERROR && view.error == GEAK_E_WORKER_LOST);
     char *text = geak_mdp_strdup (view.error_text);
-    assert (strcmp (text, geak_rc_str (GEAK_E_WORKER_LOST)) == 0);
+    GEAK_CHECK (strcmp (text, geak_rc_str (GEAK_E_WORKER_LOST)) == 0);
     free (text);
     s_mutate_all (msg, geak_mdp_decode_broker_to_client);
     geak_msg_destroy (&msg);
-    assert (!geak_mdp_encode_client_error ("svc", 3, "r", 1, GEAK_OK, "x"));
+    GEAK_CHECK (!geak_mdp_encode_client_error ("svc", 3, "r", 1, GEAK_OK, "x"));
     msg = geak_mdp_encode_client_ack ("svc", 3, "r-4", 3, GEAK_MDP_ACK_RUNNING);
-    assert (geak_mdp_decode_broker_to_client (msg, &view) == GEAK_OK);
-    assert (view.command == GEAK_MDPC_ACK && geak_mdp_streq (view.ack_state, "running"));
+    GEAK_CHECK (geak_mdp_decode_broker_to_client (msg, &view) == GEAK_OK);
+    GEAK_CHECK (view.command == GEAK_MDPC_ACK && geak_mdp_streq (view.ack_state, "running"));
     s_mutate_all (msg, geak_mdp_decode_broker_to_client);
     geak_msg_destroy (&msg);
-    assert (!geak_mdp_encode_client_ack ("svc", 3, "r", 1, "maybe"));
+    GEAK_CHECK (!geak_mdp_encode_client_ack ("svc", 3, "r", 1, "maybe"));
 
     //  garbage of every small shape
     msg = geak_msg_new ();
-    assert (geak_mdp_decode_router (msg, &view) == GEAK_E_MALFORMED);
-    assert (geak_mdp_decode_broker_to_client (msg, &view) == GEAK_E_MALFORMED);
-    assert (geak_mdp_decode_broker_to_worker (msg, &view) == GEAK_E_MALFORMED);
+    GEAK_CHECK (geak_mdp_decode_router (msg, &view) == GEAK_E_MALFORMED);
+    GEAK_CHECK (geak_mdp_decode_broker_to_client (msg, &view) == GEAK_E_MALFORMED);
+    GEAK_CHECK (geak_mdp_decode_broker_to_worker (msg, &view) == GEAK_E_MALFORMED);
     geak_msg_addstr (msg, "x");
-    assert (geak_mdp_decode_router (msg, &view) == GEAK_E_MALFORMED);
+    GEAK_CHECK (geak_mdp_decode_router (msg, &view) == GEAK_E_MALFORMED);
     geak_msg_addmem (msg, NULL, 0);
     geak_msg_addstr (msg, "MDPC01");
     geak_msg_addstr (msg, "\x01");
-    assert (geak_mdp_decode_router (msg, &view) == GEAK_E_PROTOCOL);
-    assert (view.origin == GEAK_MDP_FROM_UNKNOWN);
+    GEAK_CHECK (geak_mdp_decode_router (msg, &view) == GEAK_E_PROTOCOL);
+    GEAK_CHECK (view.origin == GEAK_MDP_FROM_UNKNOWN);
     geak_msg_destroy (&msg);
 
     //  a client command the broker never accepts from a client
     msg = s_routed (geak_mdp_encode_client_reply (GEAK_MDPC_FINAL, "s", 1, "r", 1, NULL, 0), "C9");
-    assert (geak_mdp_decode_router (msg, &view) == GEAK_E_PROTOCOL);
-    assert (view.origin == GEAK_MDP_FROM_CLIENT);
+    GEAK_CHECK (geak_mdp_decode_router (msg, &view) == GEAK_E_PROTOCOL);
+    GEAK_CHECK (view.origin == GEAK_MDP_FROM_CLIENT);
     geak_msg_destroy (&msg);
 
     if (verbose)

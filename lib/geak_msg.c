@@ -392,93 +392,93 @@ geak_msg_test (bool verbose)
 {
     //  frame operations
     geak_msg_t *msg = geak_msg_new ();
-    assert (geak_msg_size (msg) == 0);
-    assert (geak_msg_addstr (msg, "world") == GEAK_OK);
-    assert (geak_msg_pushstr (msg, "hello") == GEAK_OK);
-    assert (geak_msg_addmem (msg, NULL, 0) == GEAK_OK);
-    assert (geak_msg_addmem (msg, NULL, 3) == GEAK_E_INVALID);
-    assert (geak_msg_addf (msg, "n=%d", 42) == GEAK_OK);
+    GEAK_CHECK (geak_msg_size (msg) == 0);
+    GEAK_CHECK (geak_msg_addstr (msg, "world") == GEAK_OK);
+    GEAK_CHECK (geak_msg_pushstr (msg, "hello") == GEAK_OK);
+    GEAK_CHECK (geak_msg_addmem (msg, NULL, 0) == GEAK_OK);
+    GEAK_CHECK (geak_msg_addmem (msg, NULL, 3) == GEAK_E_INVALID);
+    GEAK_CHECK (geak_msg_addf (msg, "n=%d", 42) == GEAK_OK);
     for (int i = 0; i < 20; i++)
-        assert (geak_msg_pushmem (msg, &i, sizeof i) == GEAK_OK);
+        GEAK_CHECK (geak_msg_pushmem (msg, &i, sizeof i) == GEAK_OK);
     for (int i = 19; i >= 0; i--) {
         size_t size;
         uint8_t *data = geak_msg_popmem (msg, &size);
-        assert (data && size == sizeof i);
+        GEAK_CHECK (data && size == sizeof i);
         int value;
         memcpy (&value, data, sizeof value);
-        assert (value == i);
+        GEAK_CHECK (value == i);
         free (data);
     }
-    assert (geak_msg_size (msg) == 4);
-    assert (geak_msg_content_size (msg) == 14);
-    assert (geak_msg_frame_streq (msg, 0, "hello"));
-    assert (geak_msg_frame_streq (msg, 1, "world"));
-    assert (!geak_msg_frame_streq (msg, 1, "worl"));
-    assert (!geak_msg_frame_streq (msg, 9, "x"));
-    assert (geak_msg_frame_size (msg, 2) == 0);
-    assert (geak_msg_data (msg, 2) != NULL);
+    GEAK_CHECK (geak_msg_size (msg) == 4);
+    GEAK_CHECK (geak_msg_content_size (msg) == 14);
+    GEAK_CHECK (geak_msg_frame_streq (msg, 0, "hello"));
+    GEAK_CHECK (geak_msg_frame_streq (msg, 1, "world"));
+    GEAK_CHECK (!geak_msg_frame_streq (msg, 1, "worl"));
+    GEAK_CHECK (!geak_msg_frame_streq (msg, 9, "x"));
+    GEAK_CHECK (geak_msg_frame_size (msg, 2) == 0);
+    GEAK_CHECK (geak_msg_data (msg, 2) != NULL);
     char *s = geak_msg_strdup (msg, 3);
-    assert (strcmp (s, "n=42") == 0);
+    GEAK_CHECK (strcmp (s, "n=42") == 0);
     free (s);
     //  a long formatted frame
     char big [600];
     memset (big, 'x', sizeof big - 1);
     big [sizeof big - 1] = 0;
-    assert (geak_msg_addf (msg, "%s", big) == GEAK_OK);
-    assert (geak_msg_frame_size (msg, 4) == sizeof big - 1);
+    GEAK_CHECK (geak_msg_addf (msg, "%s", big) == GEAK_OK);
+    GEAK_CHECK (geak_msg_frame_size (msg, 4) == sizeof big - 1);
 
     geak_msg_t *copy = geak_msg_dup (msg);
-    assert (copy && geak_msg_size (copy) == 5);
+    GEAK_CHECK (copy && geak_msg_size (copy) == 5);
     s = geak_msg_popstr (copy);
-    assert (strcmp (s, "hello") == 0);
+    GEAK_CHECK (strcmp (s, "hello") == 0);
     free (s);
-    assert (geak_msg_pop_discard (copy));
+    GEAK_CHECK (geak_msg_pop_discard (copy));
     geak_msg_destroy (&copy);
     geak_msg_destroy (&copy);
-    assert (copy == NULL);
+    GEAK_CHECK (copy == NULL);
 
     //  send / recv over inproc PAIR
     void *ctx = zmq_ctx_new ();
-    assert (ctx);
+    GEAK_CHECK (ctx);
     void *a = zmq_socket (ctx, ZMQ_PAIR);
     void *b = zmq_socket (ctx, ZMQ_PAIR);
-    assert (zmq_bind (a, "inproc://geak-msg-test") == 0);
-    assert (zmq_connect (b, "inproc://geak-msg-test") == 0);
-    assert (geak_msg_send (&msg, a, 0) == GEAK_OK);
-    assert (msg == NULL);
+    GEAK_CHECK (zmq_bind (a, "inproc://geak-msg-test") == 0);
+    GEAK_CHECK (zmq_connect (b, "inproc://geak-msg-test") == 0);
+    GEAK_CHECK (geak_msg_send (&msg, a, 0) == GEAK_OK);
+    GEAK_CHECK (msg == NULL);
     msg = geak_msg_recv (b);
-    assert (msg && geak_msg_size (msg) == 5);
-    assert (geak_msg_frame_streq (msg, 1, "world"));
-    assert (geak_msg_frame_size (msg, 4) == sizeof big - 1);
+    GEAK_CHECK (msg && geak_msg_size (msg) == 5);
+    GEAK_CHECK (geak_msg_frame_streq (msg, 1, "world"));
+    GEAK_CHECK (geak_msg_frame_size (msg, 4) == sizeof big - 1);
     if (verbose)
         geak_msg_print (msg, "received");
     geak_msg_destroy (&msg);
 
     //  nothing waiting
     msg = geak_msg_recv_flags (b, ZMQ_DONTWAIT);
-    assert (msg == NULL && errno == EAGAIN);
+    GEAK_CHECK (msg == NULL && errno == EAGAIN);
 
     //  too many frames: stored up to the limit, flagged truncated
     msg = geak_msg_new ();
     for (int i = 0; i < GEAK_MSG_MAX_FRAMES + 10; i++)
         geak_msg_addf (msg, "%d", i);
-    assert (geak_msg_send (&msg, a, 0) == GEAK_OK);
+    GEAK_CHECK (geak_msg_send (&msg, a, 0) == GEAK_OK);
     msg = geak_msg_recv (b);
-    assert (msg && geak_msg_size (msg) == GEAK_MSG_MAX_FRAMES);
-    assert (geak_msg_truncated (msg));
+    GEAK_CHECK (msg && geak_msg_size (msg) == GEAK_MSG_MAX_FRAMES);
+    GEAK_CHECK (geak_msg_truncated (msg));
     geak_msg_destroy (&msg);
 
     //  empty message cannot be sent; send consumes also on failure
     msg = geak_msg_new ();
-    assert (geak_msg_send (&msg, a, 0) == GEAK_E_INVALID);
-    assert (msg == NULL);
+    GEAK_CHECK (geak_msg_send (&msg, a, 0) == GEAK_E_INVALID);
+    GEAK_CHECK (msg == NULL);
 
     zmq_close (a);
     zmq_close (b);
 
     //  a blocked recv returns NULL with ETERM when the context shuts down
     void *blocked = zmq_socket (ctx, ZMQ_PULL);
-    assert (blocked);
+    GEAK_CHECK (blocked);
     pthread_t thread;
     pthread_create (&thread, NULL, s_blocked_recv, blocked);
     zmq_ctx_shutdown (ctx);

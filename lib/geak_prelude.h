@@ -45,6 +45,15 @@ char *geak_vstrdupf (const char *fmt, va_list args) __attribute__ ((format (prin
 char *geak_read_file (const char *path, size_t max_bytes, size_t *size_p);
 
 //  Selftest of the helpers above.
+//  A selftest's check: on failure it prints file, line and the condition and
+//  counts into geak_selftest_failures (the selftest runner adds that to the
+//  class's result); it never aborts, so the later checks and classes still
+//  run, and it always evaluates cond (a call inside it is never compiled out).
+//  assert stays for programmer errors in library code.
+extern int geak_selftest_failures;
+#define GEAK_CHECK(cond) do { if (!(cond)) { geak_selftest_failures++; \
+    fprintf (stderr, "  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); fflush (stderr); } } while (0)
+
 int geak_prelude_test (bool verbose);
 
 //  Fill buf with a random lowercase hex id of len characters (plus NUL).

@@ -663,39 +663,39 @@ geak_prom_test (bool verbose)
     int saved = geak_log_level_current;
     geak_log_set_level (GEAK_LOG_OFF);
     geak_prom_t *reg = geak_prom_new ();
-    assert (reg);
+    GEAK_CHECK (reg);
 
     //  bad names, labels and buckets
-    assert (!geak_prom_counter (reg, "1bad", "", NULL));
-    assert (!geak_prom_counter (reg, "bad-name", "", NULL));
-    assert (!geak_prom_counter (reg, "ok_name", "", GEAK_PROM_LABELS ("__reserved")));
-    assert (!geak_prom_counter (reg, "ok_name", "", GEAK_PROM_LABELS ("a", "a")));
-    assert (!geak_prom_counter (reg, "ok_name", "", GEAK_PROM_LABELS ("a", "b", "c", "d", "e")));
+    GEAK_CHECK (!geak_prom_counter (reg, "1bad", "", NULL));
+    GEAK_CHECK (!geak_prom_counter (reg, "bad-name", "", NULL));
+    GEAK_CHECK (!geak_prom_counter (reg, "ok_name", "", GEAK_PROM_LABELS ("__reserved")));
+    GEAK_CHECK (!geak_prom_counter (reg, "ok_name", "", GEAK_PROM_LABELS ("a", "a")));
+    GEAK_CHECK (!geak_prom_counter (reg, "ok_name", "", GEAK_PROM_LABELS ("a", "b", "c", "d", "e")));
     const double bad [] = { 1, 1 };
-    assert (!geak_prom_histogram (reg, "h_bad", "", NULL, bad, 2));
-    assert (!geak_prom_histogram (reg, "h_bad", "", NULL, bad, 0));
-    assert (!geak_prom_histogram (reg, "h_bad", "", GEAK_PROM_LABELS ("le"), bad, 1));
+    GEAK_CHECK (!geak_prom_histogram (reg, "h_bad", "", NULL, bad, 2));
+    GEAK_CHECK (!geak_prom_histogram (reg, "h_bad", "", NULL, bad, 0));
+    GEAK_CHECK (!geak_prom_histogram (reg, "h_bad", "", GEAK_PROM_LABELS ("le"), bad, 1));
 
     //  a counter without labels renders 0 from the start
     geak_prom_family_t *up = geak_prom_counter (reg, "geak_test_events_total",
                                                 "Events.\nWith \\ escapes", NULL);
-    assert (up);
-    assert (geak_prom_counter (reg, "geak_test_events_total", "", NULL) == up);
-    assert (!geak_prom_gauge (reg, "geak_test_events_total", "", NULL));
+    GEAK_CHECK (up);
+    GEAK_CHECK (geak_prom_counter (reg, "geak_test_events_total", "", NULL) == up);
+    GEAK_CHECK (!geak_prom_gauge (reg, "geak_test_events_total", "", NULL));
     geak_prom_series_t *ups = geak_prom_series (up, NULL);
-    assert (ups && geak_prom_value (ups) == 0);
+    GEAK_CHECK (ups && geak_prom_value (ups) == 0);
     geak_prom_inc (ups);
     geak_prom_add (ups, 2.5);
     geak_prom_add (ups, -1);            //  ignored on a counter
-    assert (geak_prom_value (ups) == 3.5);
+    GEAK_CHECK (geak_prom_value (ups) == 3.5);
 
     //  labelled counter, escaping and sanitising of values
     geak_prom_family_t *req = geak_prom_counter (reg, "geak_test_requests_total", "Requests.",
                                                  GEAK_PROM_LABELS ("service", "code"));
-    assert (req);
-    assert (!geak_prom_series (req, GEAK_PROM_VALUES ("only one")));
+    GEAK_CHECK (req);
+    GEAK_CHECK (!geak_prom_series (req, GEAK_PROM_VALUES ("only one")));
     geak_prom_series_t *a = geak_prom_series (req, GEAK_PROM_VALUES ("echo", "ok"));
-    assert (a == geak_prom_series (req, GEAK_PROM_VALUES ("echo", "ok")));
+    GEAK_CHECK (a == geak_prom_series (req, GEAK_PROM_VALUES ("echo", "ok")));
     geak_prom_inc (a);
     geak_prom_inc_with (req, GEAK_PROM_VALUES ("we\"ird\\", "line\nbreak\x01"));
 
@@ -705,7 +705,7 @@ geak_prom_test (bool verbose)
     geak_prom_series_t *d1 = geak_prom_series (depth, GEAK_PROM_VALUES ("gone"));
     geak_prom_set (d1, 5);
     geak_prom_add (d1, -7);
-    assert (geak_prom_value (d1) == -2);
+    GEAK_CHECK (geak_prom_value (d1) == -2);
     geak_prom_remove (d1);
     geak_prom_set_with (depth, GEAK_PROM_VALUES ("kept"), 3);
 
@@ -713,39 +713,39 @@ geak_prom_test (bool verbose)
     const double bounds [] = { 0.1, 1 };
     geak_prom_family_t *lat = geak_prom_histogram (reg, "geak_test_latency_seconds", "Latency.",
                                                    GEAK_PROM_LABELS ("service"), bounds, 2);
-    assert (lat);
+    GEAK_CHECK (lat);
     geak_prom_series_t *h = geak_prom_series (lat, GEAK_PROM_VALUES ("echo"));
     geak_prom_observe (h, 0.05);
     geak_prom_observe (h, 0.1);         //  le is inclusive
     geak_prom_observe (h, 0.5);
     geak_prom_observe (h, 7);
-    assert (geak_prom_count (h) == 4);
-    assert (fabs (geak_prom_value (h) - 7.65) < 1e-9);
+    GEAK_CHECK (geak_prom_count (h) == 4);
+    GEAK_CHECK (fabs (geak_prom_value (h) - 7.65) < 1e-9);
 
     //  collector
     geak_prom_family_t *col = geak_prom_gauge (reg, "geak_test_collected", "Collected.", NULL);
     s_collect_arg_t carg = { geak_prom_series (col, NULL), 0 };
-    assert (geak_prom_add_collector (reg, s_collect, &carg) == GEAK_OK);
+    GEAK_CHECK (geak_prom_add_collector (reg, s_collect, &carg) == GEAK_OK);
 
     size_t size = 0;
     char *text = geak_prom_render (reg, &size);
-    assert (text && size == strlen (text));
+    GEAK_CHECK (text && size == strlen (text));
     if (verbose)
         printf ("%s", text);
-    assert (carg.calls == 1);
-    assert (s_contains (text, "# HELP geak_test_events_total Events.\\nWith \\\\ escapes\n"));
-    assert (s_contains (text, "# TYPE geak_test_events_total counter\ngeak_test_events_total 3.5\n"));
-    assert (s_contains (text, "geak_test_requests_total{service=\"echo\",code=\"ok\"} 1\n"));
-    assert (s_contains (text, "{service=\"we\\\"ird\\\\\",code=\"line_break_\"} 1\n"));
-    assert (!s_contains (text, "\"gone\""));
-    assert (s_contains (text, "geak_test_queue_depth{service=\"kept\"} 3\n"));
-    assert (s_contains (text, "# TYPE geak_test_latency_seconds histogram\n"));
-    assert (s_contains (text, "geak_test_latency_seconds_bucket{service=\"echo\",le=\"0.1\"} 2\n"));
-    assert (s_contains (text, "geak_test_latency_seconds_bucket{service=\"echo\",le=\"1\"} 3\n"));
-    assert (s_contains (text, "geak_test_latency_seconds_bucket{service=\"echo\",le=\"+Inf\"} 4\n"));
-    assert (s_contains (text, "geak_test_latency_seconds_sum{service=\"echo\"} 7.65\n"));
-    assert (s_contains (text, "geak_test_latency_seconds_count{service=\"echo\"} 4\n"));
-    assert (s_contains (text, "geak_test_collected 42\n"));
+    GEAK_CHECK (carg.calls == 1);
+    GEAK_CHECK (s_contains (text, "# HELP geak_test_events_total Events.\\nWith \\\\ escapes\n"));
+    GEAK_CHECK (s_contains (text, "# TYPE geak_test_events_total counter\ngeak_test_events_total 3.5\n"));
+    GEAK_CHECK (s_contains (text, "geak_test_requests_total{service=\"echo\",code=\"ok\"} 1\n"));
+    GEAK_CHECK (s_contains (text, "{service=\"we\\\"ird\\\\\",code=\"line_break_\"} 1\n"));
+    GEAK_CHECK (!s_contains (text, "\"gone\""));
+    GEAK_CHECK (s_contains (text, "geak_test_queue_depth{service=\"kept\"} 3\n"));
+    GEAK_CHECK (s_contains (text, "# TYPE geak_test_latency_seconds histogram\n"));
+    GEAK_CHECK (s_contains (text, "geak_test_latency_seconds_bucket{service=\"echo\",le=\"0.1\"} 2\n"));
+    GEAK_CHECK (s_contains (text, "geak_test_latency_seconds_bucket{service=\"echo\",le=\"1\"} 3\n"));
+    GEAK_CHECK (s_contains (text, "geak_test_latency_seconds_bucket{service=\"echo\",le=\"+Inf\"} 4\n"));
+    GEAK_CHECK (s_contains (text, "geak_test_latency_seconds_sum{service=\"echo\"} 7.65\n"));
+    GEAK_CHECK (s_contains (text, "geak_test_latency_seconds_count{service=\"echo\"} 4\n"));
+    GEAK_CHECK (s_contains (text, "geak_test_collected 42\n"));
     free (text);
 
     //  the series cap: further label sets share one overflow series
@@ -756,15 +756,15 @@ geak_prom_test (bool verbose)
         char value [16];
         snprintf (value, sizeof value, "k%d", i);
         geak_prom_series_t *s = geak_prom_series (many, GEAK_PROM_VALUES (value));
-        assert (s);
+        GEAK_CHECK (s);
         geak_prom_inc (s);
         if (i == GEAK_PROM_MAX_SERIES)
             first_overflow = s;
         if (i > GEAK_PROM_MAX_SERIES)
-            assert (s == first_overflow);
+            GEAK_CHECK (s == first_overflow);
     }
     text = geak_prom_render (reg, NULL);
-    assert (s_contains (text, "geak_test_many_total{k=\"_overflow\"} 10\n"));
+    GEAK_CHECK (s_contains (text, "geak_test_many_total{k=\"_overflow\"} 10\n"));
     free (text);
 
     //  concurrent updates and renders: totals are exact
@@ -781,22 +781,22 @@ geak_prom_test (bool verbose)
         free (geak_prom_render (reg, NULL));
     for (int i = 0; i < 3; i++)
         pthread_join (threads [i], NULL);
-    assert (geak_prom_value (race.counter) == 60000);
-    assert (geak_prom_count (race.histogram) == 60000);
+    GEAK_CHECK (geak_prom_value (race.counter) == 60000);
+    GEAK_CHECK (geak_prom_count (race.histogram) == 60000);
     double total = 0;
     for (int i = 0; i < 5; i++) {
         char value [16];
         snprintf (value, sizeof value, "v%d", i);
         total += geak_prom_value (geak_prom_series (rl, GEAK_PROM_VALUES (value)));
     }
-    assert (total == 60000);
+    GEAK_CHECK (total == 60000);
 
     //  NULL is a no-op everywhere
     geak_prom_inc (NULL);
     geak_prom_observe (NULL, 1);
     geak_prom_inc_with (NULL, NULL);
-    assert (geak_prom_series (NULL, NULL) == NULL);
-    assert (geak_prom_render (NULL, NULL) == NULL);
+    GEAK_CHECK (geak_prom_series (NULL, NULL) == NULL);
+    GEAK_CHECK (geak_prom_render (NULL, NULL) == NULL);
 
     geak_prom_destroy (&reg);
     geak_prom_destroy (&reg);

@@ -471,92 +471,92 @@ geak_sandbox_test (bool verbose)
     geak_sandbox_limits_t limits;
     unsetenv ("GEAK_SANDBOX_CPU_S");
     geak_sandbox_limits_for (&limits, 30000);
-    assert (limits.cpu_s == 70);
-    assert (limits.nproc > 0 && limits.nofile > 0 && limits.fsize_mb > 0);
+    GEAK_CHECK (limits.cpu_s == 70);
+    GEAK_CHECK (limits.nproc > 0 && limits.nofile > 0 && limits.fsize_mb > 0);
     setenv ("GEAK_SANDBOX_CPU_S", "7", 1);
     geak_sandbox_limits_for (&limits, 30000);
-    assert (limits.cpu_s == 7);
+    GEAK_CHECK (limits.cpu_s == 7);
     setenv ("GEAK_SANDBOX_CPU_S", "bogus", 1);
     geak_sandbox_limits_for (&limits, 1);
-    assert (limits.cpu_s == 12);
+    GEAK_CHECK (limits.cpu_s == 12);
     unsetenv ("GEAK_SANDBOX_CPU_S");
 
     //  directory with a candidate in it
     geak_rc_t rc;
     geak_sandbox_t *sandbox = geak_sandbox_new (NULL, -1, &rc);
-    assert (sandbox && rc == GEAK_OK);
+    GEAK_CHECK (sandbox && rc == GEAK_OK);
     const char *dir = geak_sandbox_dir (sandbox);
-    assert (dir && dir [0] == '/');
+    GEAK_CHECK (dir && dir [0] == '/');
     struct stat st;
-    assert (stat (dir, &st) == 0 && S_ISDIR (st.st_mode) && (st.st_mode & 0777) == 0700);
+    GEAK_CHECK (stat (dir, &st) == 0 && S_ISDIR (st.st_mode) && (st.st_mode & 0777) == 0700);
     const char *code = "print ('hello')\n";
-    assert (geak_sandbox_write (sandbox, "candidate.py", code, strlen (code)) == GEAK_OK);
-    assert (geak_sandbox_write (sandbox, "candidate.py", code, 1) == GEAK_E_EXISTS);
-    assert (geak_sandbox_write (sandbox, "../escape.py", code, 1) == GEAK_E_INVALID);
-    assert (geak_sandbox_write (sandbox, "..", code, 1) == GEAK_E_INVALID);
-    assert (geak_sandbox_remaining_ms (sandbox) == INT64_MAX);
-    assert (!geak_sandbox_expired (sandbox));
-    assert (geak_sandbox_set_pgid (sandbox, getpgrp ()) == GEAK_E_INVALID);
-    assert (geak_sandbox_set_pgid (sandbox, 1) == GEAK_E_INVALID);
+    GEAK_CHECK (geak_sandbox_write (sandbox, "candidate.py", code, strlen (code)) == GEAK_OK);
+    GEAK_CHECK (geak_sandbox_write (sandbox, "candidate.py", code, 1) == GEAK_E_EXISTS);
+    GEAK_CHECK (geak_sandbox_write (sandbox, "../escape.py", code, 1) == GEAK_E_INVALID);
+    GEAK_CHECK (geak_sandbox_write (sandbox, "..", code, 1) == GEAK_E_INVALID);
+    GEAK_CHECK (geak_sandbox_remaining_ms (sandbox) == INT64_MAX);
+    GEAK_CHECK (!geak_sandbox_expired (sandbox));
+    GEAK_CHECK (geak_sandbox_set_pgid (sandbox, getpgrp ()) == GEAK_E_INVALID);
+    GEAK_CHECK (geak_sandbox_set_pgid (sandbox, 1) == GEAK_E_INVALID);
 
     //  nasty contents: links out of the sandbox must not take their targets
     char outside [] = "/tmp/geak-sandbox-outside-XXXXXX";
-    assert (mkdtemp (outside));
+    GEAK_CHECK (mkdtemp (outside));
     char path [PATH_MAX], path2 [PATH_MAX + 64];
     snprintf (path, sizeof path, "%s/keep.txt", outside);
     s_touch (path, "keep", 0644);
     snprintf (path2, sizeof path2, "%s/link-to-dir", dir);
-    assert (symlink (outside, path2) == 0);
+    GEAK_CHECK (symlink (outside, path2) == 0);
     snprintf (path2, sizeof path2, "%s/link-to-file", dir);
-    assert (symlink (path, path2) == 0);
+    GEAK_CHECK (symlink (path, path2) == 0);
     snprintf (path2, sizeof path2, "%s/dangling", dir);
-    assert (symlink ("/nonexistent/nowhere", path2) == 0);
+    GEAK_CHECK (symlink ("/nonexistent/nowhere", path2) == 0);
     //  deep nesting, a locked directory with a file in it, a fifo, a 000 file
     char deep [PATH_MAX];
     snprintf (deep, sizeof deep, "%s", dir);
     for (int i = 0; i < 40; i++) {
         strncat (deep, "/d", sizeof deep - strlen (deep) - 1);
-        assert (mkdir (deep, 0755) == 0);
+        GEAK_CHECK (mkdir (deep, 0755) == 0);
     }
     snprintf (path2, sizeof path2, "%s/link-up", deep);
-    assert (symlink ("../../../../..", path2) == 0);
+    GEAK_CHECK (symlink ("../../../../..", path2) == 0);
     snprintf (path2, sizeof path2, "%s/locked", dir);
-    assert (mkdir (path2, 0700) == 0);
+    GEAK_CHECK (mkdir (path2, 0700) == 0);
     snprintf (path2, sizeof path2, "%s/locked/inner", dir);
     s_touch (path2, "x", 0000);
     snprintf (path2, sizeof path2, "%s/locked/link-out", dir);
-    assert (symlink (outside, path2) == 0);
+    GEAK_CHECK (symlink (outside, path2) == 0);
     snprintf (path2, sizeof path2, "%s/locked", dir);
-    assert (chmod (path2, 0000) == 0);
+    GEAK_CHECK (chmod (path2, 0000) == 0);
     snprintf (path2, sizeof path2, "%s/fifo", dir);
-    assert (mkfifo (path2, 0600) == 0);
+    GEAK_CHECK (mkfifo (path2, 0600) == 0);
     snprintf (path2, sizeof path2, "%s/noperm", dir);
     s_touch (path2, "y", 0000);
     char *dir_copy = geak_strdup (dir);
     geak_sandbox_destroy (&sandbox);
-    assert (sandbox == NULL);
+    GEAK_CHECK (sandbox == NULL);
     geak_sandbox_destroy (&sandbox);
-    assert (!s_exists_nofollow (dir_copy));
-    assert (s_exists_nofollow (path));                //  target of the links survives
-    assert (s_exists_nofollow (outside));
+    GEAK_CHECK (!s_exists_nofollow (dir_copy));
+    GEAK_CHECK (s_exists_nofollow (path));                //  target of the links survives
+    GEAK_CHECK (s_exists_nofollow (outside));
     free (dir_copy);
-    assert (geak_sandbox_remove_tree (outside) == GEAK_OK);
-    assert (!s_exists_nofollow (outside));
-    assert (geak_sandbox_remove_tree ("/") == GEAK_E_INVALID);
-    assert (geak_sandbox_remove_tree ("/tmp/..") == GEAK_E_INVALID);
+    GEAK_CHECK (geak_sandbox_remove_tree (outside) == GEAK_OK);
+    GEAK_CHECK (!s_exists_nofollow (outside));
+    GEAK_CHECK (geak_sandbox_remove_tree ("/") == GEAK_E_INVALID);
+    GEAK_CHECK (geak_sandbox_remove_tree ("/tmp/..") == GEAK_E_INVALID);
 
     //  the deadline kill reaps a whole process group, grandchildren included
     bool reaper = geak_sandbox_become_subreaper (true) == GEAK_OK;
     sandbox = geak_sandbox_new (NULL, -1, &rc);
-    assert (sandbox);
+    GEAK_CHECK (sandbox);
     enum { KIDS = 3 };
     pid_t pids [KIDS + 1];
     pid_t child = s_spawn_hanging_group (pids, KIDS);
-    assert (pids [0] != child || KIDS == 0);
-    assert (geak_sandbox_set_pgid (sandbox, child) == GEAK_OK);
+    GEAK_CHECK (pids [0] != child || KIDS == 0);
+    GEAK_CHECK (geak_sandbox_set_pgid (sandbox, child) == GEAK_OK);
     geak_sandbox_arm (sandbox, 200);
-    assert (!geak_sandbox_expired (sandbox));
-    assert (geak_sandbox_remaining_ms (sandbox) <= 200);
+    GEAK_CHECK (!geak_sandbox_expired (sandbox));
+    GEAK_CHECK (geak_sandbox_remaining_ms (sandbox) <= 200);
     int64_t start = geak_clock_mono_ms ();
     bool killed = false;
     while (!killed && geak_clock_mono_ms () - start < 10000) {
@@ -564,9 +564,9 @@ geak_sandbox_test (bool verbose)
         nanosleep (&ts, NULL);     //  a polling tick, not a synchronisation
         killed = geak_sandbox_enforce (sandbox);
     }
-    assert (killed);
-    assert (geak_clock_mono_ms () - start >= 200);
-    assert (geak_sandbox_pgid (sandbox) == 0);
+    GEAK_CHECK (killed);
+    GEAK_CHECK (geak_clock_mono_ms () - start >= 200);
+    GEAK_CHECK (geak_sandbox_pgid (sandbox) == 0);
     //  reap: the child directly, the grandchildren once re-parented to us
     int reaped = 0;
     bool done [KIDS + 1] = { false };
@@ -603,9 +603,9 @@ geak_sandbox_test (bool verbose)
     if (verbose)
         printf ("  killed group %d: reaped %d of %d, survivors %d (subreaper %d)\n",
                 (int) child, reaped, KIDS + 1, survivors, reaper);
-    assert (survivors == 0);
+    GEAK_CHECK (survivors == 0);
     if (reaper)
-        assert (reaped == KIDS + 1);
+        GEAK_CHECK (reaped == KIDS + 1);
     geak_sandbox_destroy (&sandbox);
     if (reaper)
         geak_sandbox_become_subreaper (false);
@@ -614,15 +614,15 @@ geak_sandbox_test (bool verbose)
     sandbox = geak_sandbox_new (NULL, -1, &rc);
     pid_t pids2 [1];
     child = s_spawn_hanging_group (pids2, 0);
-    assert (geak_sandbox_set_pgid (sandbox, child) == GEAK_OK);
+    GEAK_CHECK (geak_sandbox_set_pgid (sandbox, child) == GEAK_OK);
     geak_sandbox_arm (sandbox, 60000);
     geak_sandbox_destroy (&sandbox);
-    assert (waitpid (child, NULL, 0) == child);
-    assert (!s_alive (child));
+    GEAK_CHECK (waitpid (child, NULL, 0) == child);
+    GEAK_CHECK (!s_alive (child));
 
     //  apply_limits in a child: a tiny file size limit stops a big write
     pid_t p = fork ();
-    assert (p >= 0);
+    GEAK_CHECK (p >= 0);
     if (p == 0) {
         signal (SIGXFSZ, SIG_IGN);
         geak_sandbox_limits_t small = { .cpu_s = 5, .nproc = 0, .fsize_mb = 1, .nofile = 64 };
@@ -642,7 +642,7 @@ geak_sandbox_test (bool verbose)
         _exit (4);
     }
     int status = 0;
-    assert (waitpid (p, &status, 0) == p);
-    assert (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+    GEAK_CHECK (waitpid (p, &status, 0) == p);
+    GEAK_CHECK (WIFEXITED (status) && WEXITSTATUS (status) == 0);
     return 0;
 }

@@ -160,28 +160,28 @@ geak_seccomp_test (bool verbose)
         printf (" * geak_seccomp: ");
     char path [] = "/tmp/geak-seccomp-test-XXXXXX";
     int fd = mkstemp (path);
-    assert (fd >= 0);
+    GEAK_CHECK (fd >= 0);
     close (fd);
-    assert (geak_seccomp_write_bpf_file (path) == GEAK_OK);
+    GEAK_CHECK (geak_seccomp_write_bpf_file (path) == GEAK_OK);
     fd = open (path, O_RDONLY | O_CLOEXEC);
-    assert (fd >= 0);
+    GEAK_CHECK (fd >= 0);
     struct stat st;
-    assert (fstat (fd, &st) == 0);
-    assert (st.st_size > (off_t) (geak_seccomp_rule_count () * sizeof (struct sock_filter)));
-    assert ((st.st_mode & 0777) == 0644);
+    GEAK_CHECK (fstat (fd, &st) == 0);
+    GEAK_CHECK (st.st_size > (off_t) (geak_seccomp_rule_count () * sizeof (struct sock_filter)));
+    GEAK_CHECK ((st.st_mode & 0777) == 0644);
     pid_t pid = fork ();
-    assert (pid >= 0);
+    GEAK_CHECK (pid >= 0);
     if (pid == 0)
         _exit (s_child_probe (fd));
     int status;
-    assert (waitpid (pid, &status, 0) == pid);
+    GEAK_CHECK (waitpid (pid, &status, 0) == pid);
     if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
         fprintf (stderr, "geak_seccomp: probe child status %d\n", status);
-    assert (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+    GEAK_CHECK (WIFEXITED (status) && WEXITSTATUS (status) == 0);
     close (fd);
     unlink (path);
     //  a path we cannot create is an error, not a crash
-    assert (geak_seccomp_write_bpf_file ("/nonexistent-dir/x.bpf") == GEAK_E_IO);
+    GEAK_CHECK (geak_seccomp_write_bpf_file ("/nonexistent-dir/x.bpf") == GEAK_E_IO);
     if (verbose)
         printf ("OK\n");
     return 0;

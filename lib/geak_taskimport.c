@@ -1141,10 +1141,10 @@ s_test_put (const char *root, const char *rel, const char *text)
     char *path = geak_strdupf ("%s/%s", root, rel);
     char *dir = s_dirname (path);
     int rc = s_mkdirs (dir);
-    assert (rc == 0);
+    GEAK_CHECK (rc == 0);
     char *name = geak_strdup (s_basename (path));
     rc = s_write_file (dir, name, text);
-    assert (rc == 0);
+    GEAK_CHECK (rc == 0);
     free (name);
     free (dir);
     free (path);
@@ -1170,30 +1170,30 @@ geak_taskimport_test (bool verbose)
 
     //  Python literals
     char *lit = geak_taskimport_pystr ("a\"b\\c\n\t\x01 \xc3\xa9 \xff!");
-    assert (streq (lit, "\"a\\\"b\\\\c\\n\\t\\x01 \xc3\xa9 \\ufffd!\""));
+    GEAK_CHECK (streq (lit, "\"a\\\"b\\\\c\\n\\t\\x01 \xc3\xa9 \\ufffd!\""));
     free (lit);
     lit = geak_taskimport_pystr ("\xed\xa0\x80\xf4\x90\x80\x80");     //  a surrogate, > U+10FFFF
-    assert (streq (lit, "\"\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\""));
+    GEAK_CHECK (streq (lit, "\"\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\""));
     free (lit);
     geak_text_t *lines = geak_text_new ();
     s_pystr_lines (lines, "x = 1\n\ny = 2", "");
-    assert (streq (geak_text_str (lines), "(\n    \"x = 1\\n\"\n    \"\\n\"\n    \"y = 2\"\n)"));
+    GEAK_CHECK (streq (geak_text_str (lines), "(\n    \"x = 1\\n\"\n    \"\\n\"\n    \"y = 2\"\n)"));
     geak_text_destroy (&lines);
 
     //  the split at the separator (surrounding blanks allowed, 145 or 147 '#' are not one)
     char *src = geak_strdupf ("import torch\ndef k():\n    pass\n  %s  \r\nresult_gold = k()\n", sep);
     char *kernel = NULL, *test = NULL;
     int line = 0;
-    assert (geak_taskimport_split (src, &kernel, &test, &line));
-    assert (streq (kernel, "import torch\ndef k():\n    pass\n"));
-    assert (streq (test, "result_gold = k()\n"));
-    assert (line == 5);
+    GEAK_CHECK (geak_taskimport_split (src, &kernel, &test, &line));
+    GEAK_CHECK (streq (kernel, "import torch\ndef k():\n    pass\n"));
+    GEAK_CHECK (streq (test, "result_gold = k()\n"));
+    GEAK_CHECK (line == 5);
     free (kernel);
     free (test);
     free (src);
     src = geak_strdupf ("a\n%s#\nb\n%s\n", sep, sep + 1);
-    assert (!geak_taskimport_split (src, &kernel, &test, &line));
-    assert (!kernel && !test);
+    GEAK_CHECK (!geak_taskimport_split (src, &kernel, &test, &line));
+    GEAK_CHECK (!kernel && !test);
     free (src);
 
     //  what the candidate must define: the gold functions the test names
@@ -1203,14 +1203,14 @@ geak_taskimport_test (bool verbose)
                              "def helper(a='):', b=(1, 2)):\n    pass\n"
                              "def unused(x):\n    pass\nclass Op:\n    pass\n",
                              "add_kernel[grid](x)\nhelper(1)\nOp()\nunused_too = 1\n");
-    assert (streq (sig, "@triton.jit\ndef add_kernel(x_ptr, n,\n               BLOCK: tl.constexpr):\n    ...\n"
+    GEAK_CHECK (streq (sig, "@triton.jit\ndef add_kernel(x_ptr, n,\n               BLOCK: tl.constexpr):\n    ...\n"
                         "@triton.autotune(...)\n@triton.jit\ndef helper(a='):', b=(1, 2)):\n    ...\n"
                         "class Op:\n    ...\n"));
     free (sig);
 
     //  a small benchmark tree in the TritonBench-revised layout
     char root [] = "/tmp/geak-taskimport-XXXXXX";
-    assert (mkdtemp (root));
+    GEAK_CHECK (mkdtemp (root));
     char *bench = geak_strdupf ("%s/%s", root, "bench");
     char *out = geak_strdupf ("%s/%s", root, "out");
     src = geak_strdupf ("import torch\n\ndef add(x, y):\n    return x + y\n%s\n"
@@ -1237,118 +1237,118 @@ geak_taskimport_test (bool verbose)
     s_test_put (out, "keep/mine.txt", "somebody's own directory\n");
 
     geak_taskimport_t *imp = geak_taskimport_new ("no-such-format");
-    assert (!imp);
+    GEAK_CHECK (!imp);
     imp = geak_taskimport_new (GEAK_TASKIMPORT_TRITONBENCH);
-    assert (imp);
-    assert (geak_taskimport_set_instruction (imp, "other") == GEAK_E_INVALID);
+    GEAK_CHECK (imp);
+    GEAK_CHECK (geak_taskimport_set_instruction (imp, "other") == GEAK_E_INVALID);
     char *why = NULL;
     geak_rc_t rc = geak_taskimport_run (imp, bench, out, &why);
-    assert (rc == GEAK_OK);
-    assert (!why);
-    assert (s_ends_with (geak_taskimport_index (imp), "/data/TB_v1.json"));
-    assert (geak_taskimport_count (imp) == 6);
-    assert (geak_taskimport_skipped (imp) == 5);
-    assert (streq (geak_taskimport_name (imp, 0), "add_x"));
-    assert (!geak_taskimport_reason (imp, 0));
-    assert (streq (geak_taskimport_file (imp, 0), "data/TB_v1/add_x.py"));
-    assert (strstr (geak_taskimport_reason (imp, 1), "no separator"));
-    assert (strstr (geak_taskimport_reason (imp, 2), "not found"));
-    assert (strstr (geak_taskimport_reason (imp, 3), "second entry"));
-    assert (strstr (geak_taskimport_reason (imp, 4), "left alone"));
-    assert (strstr (geak_taskimport_reason (imp, 5), "names no file"));
-    assert (!geak_taskimport_name (imp, 6));
+    GEAK_CHECK (rc == GEAK_OK);
+    GEAK_CHECK (!why);
+    GEAK_CHECK (s_ends_with (geak_taskimport_index (imp), "/data/TB_v1.json"));
+    GEAK_CHECK (geak_taskimport_count (imp) == 6);
+    GEAK_CHECK (geak_taskimport_skipped (imp) == 5);
+    GEAK_CHECK (streq (geak_taskimport_name (imp, 0), "add_x"));
+    GEAK_CHECK (!geak_taskimport_reason (imp, 0));
+    GEAK_CHECK (streq (geak_taskimport_file (imp, 0), "data/TB_v1/add_x.py"));
+    GEAK_CHECK (strstr (geak_taskimport_reason (imp, 1), "no separator"));
+    GEAK_CHECK (strstr (geak_taskimport_reason (imp, 2), "not found"));
+    GEAK_CHECK (strstr (geak_taskimport_reason (imp, 3), "second entry"));
+    GEAK_CHECK (strstr (geak_taskimport_reason (imp, 4), "left alone"));
+    GEAK_CHECK (strstr (geak_taskimport_reason (imp, 5), "names no file"));
+    GEAK_CHECK (!geak_taskimport_name (imp, 6));
 
     char *json = s_test_get (out, "add_x/task.json");
     cJSON *task = cJSON_Parse (json);
     free (json);
-    assert (task);
-    assert (streq (s_str_field (task, "name"), "add_x"));
-    assert (streq (s_str_field (task, "instruction"), "Complex \"text\""));
-    assert (streq (s_str_field (task, "append"), APPEND_FILE));
-    assert (cJSON_GetObjectItem (task, "difficulty")->valuedouble == 2);
+    GEAK_CHECK (task);
+    GEAK_CHECK (streq (s_str_field (task, "name"), "add_x"));
+    GEAK_CHECK (streq (s_str_field (task, "instruction"), "Complex \"text\""));
+    GEAK_CHECK (streq (s_str_field (task, "append"), APPEND_FILE));
+    GEAK_CHECK (cJSON_GetObjectItem (task, "difficulty")->valuedouble == 2);
     const cJSON *entry = cJSON_GetObjectItem (task, "entry");
-    assert (streq (s_str_field (entry, "name"), ENTRY_NAME));
-    assert (streq (s_str_field (entry, "signature"), "def add(x, y):\n    ...\n"));
+    GEAK_CHECK (streq (s_str_field (entry, "name"), ENTRY_NAME));
+    GEAK_CHECK (streq (s_str_field (entry, "signature"), "def add(x, y):\n    ...\n"));
     const cJSON *source = cJSON_GetObjectItem (task, "source");
-    assert (streq (s_str_field (source, "format"), GEAK_TASKIMPORT_TRITONBENCH));
-    assert (streq (s_str_field (source, "instruction"), "comp"));
-    assert (streq (s_str_field (source, "file"), "data/TB_v1/add_x.py"));
-    assert (streq (s_str_field (source, "perf"), "performance_metrics/perf_G/golden_metrics/add_x_perf.py"));
+    GEAK_CHECK (streq (s_str_field (source, "format"), GEAK_TASKIMPORT_TRITONBENCH));
+    GEAK_CHECK (streq (s_str_field (source, "instruction"), "comp"));
+    GEAK_CHECK (streq (s_str_field (source, "file"), "data/TB_v1/add_x.py"));
+    GEAK_CHECK (streq (s_str_field (source, "perf"), "performance_metrics/perf_G/golden_metrics/add_x_perf.py"));
     const cJSON *f16 = cJSON_GetObjectItem (cJSON_GetObjectItem (task, "tolerances"), "float16");
-    assert (cJSON_GetObjectItem (f16, "atol")->valuedouble == 1e-3);
+    GEAK_CHECK (cJSON_GetObjectItem (f16, "atol")->valuedouble == 1e-3);
     cJSON_Delete (task);
     char *text = s_test_get (out, "add_x/reference.py");
-    assert (streq (text, "import torch\n\ndef add(x, y):\n    return x + y\n"));
+    GEAK_CHECK (streq (text, "import torch\n\ndef add(x, y):\n    return x + y\n"));
     free (text);
     text = s_test_get (out, "add_x/bench_test.py");
-    assert (strstr (text, "\"test_line\": 6,"));
-    assert (strstr (text, "        \"result_gold = test_add()\\n\"\n"));
-    assert (strstr (text, "\"perf_file\": \"add_x_perf.py\""));
-    assert (strstr (text, "\"layout\": \"script\""));
-    assert (strstr (text, "def geak_bench_entry("));
+    GEAK_CHECK (strstr (text, "\"test_line\": 6,"));
+    GEAK_CHECK (strstr (text, "        \"result_gold = test_add()\\n\"\n"));
+    GEAK_CHECK (strstr (text, "\"perf_file\": \"add_x_perf.py\""));
+    GEAK_CHECK (strstr (text, "\"layout\": \"script\""));
+    GEAK_CHECK (strstr (text, "def geak_bench_entry("));
     free (text);
     text = s_test_get (out, "add_x/spec.py");
-    assert (strstr (text, "\nNAME = \"add_x\"\nPERF_CASES = 3\n"));
-    assert (strstr (text, "def make_inputs("));
+    GEAK_CHECK (strstr (text, "\nNAME = \"add_x\"\nPERF_CASES = 3\n"));
+    GEAK_CHECK (strstr (text, "def make_inputs("));
     free (text);
     text = s_test_get (out, "keep/mine.txt");
-    assert (text);
+    GEAK_CHECK (text);
     free (text);
 
     //  again, with the simple instruction and no perf cases: the same directory, overwritten
-    assert (geak_taskimport_set_instruction (imp, "simp") == GEAK_OK);
+    GEAK_CHECK (geak_taskimport_set_instruction (imp, "simp") == GEAK_OK);
     geak_taskimport_set_perf_cases (imp, 0);
     rc = geak_taskimport_run (imp, bench, out, NULL);
-    assert (rc == GEAK_OK);
-    assert (geak_taskimport_count (imp) == 6);
+    GEAK_CHECK (rc == GEAK_OK);
+    GEAK_CHECK (geak_taskimport_count (imp) == 6);
     json = s_test_get (out, "add_x/task.json");
     task = cJSON_Parse (json);
     free (json);
-    assert (streq (s_str_field (task, "instruction"), "Simple"));
-    assert (streq (s_str_field (cJSON_GetObjectItem (task, "source"), "instruction"), "simp"));
+    GEAK_CHECK (streq (s_str_field (task, "instruction"), "Simple"));
+    GEAK_CHECK (streq (s_str_field (cJSON_GetObjectItem (task, "source"), "instruction"), "simp"));
     cJSON_Delete (task);
     text = s_test_get (out, "add_x/spec.py");
-    assert (strstr (text, "\nPERF_CASES = 0\n"));
+    GEAK_CHECK (strstr (text, "\nPERF_CASES = 0\n"));
     free (text);
     //  no stray temporary directories
     DIR *d = opendir (out);
-    assert (d);
+    GEAK_CHECK (d);
     struct dirent *e;
     int entries = 0;
     while ((e = readdir (d)))
         if (e->d_name [0] != '.')
             entries++;
         else
-            assert (streq (e->d_name, ".") || streq (e->d_name, ".."));
+            GEAK_CHECK (streq (e->d_name, ".") || streq (e->d_name, ".."));
     closedir (d);
-    assert (entries == 2);
+    GEAK_CHECK (entries == 2);
 
     //  indexes: a given one that is not an index, none at all, two of them
     geak_taskimport_set_index (imp, "/nonexistent/index.json");
     rc = geak_taskimport_run (imp, bench, out, &why);
-    assert (rc == GEAK_E_NOT_FOUND);
-    assert (why && strstr (why, "not a benchmark index"));
+    GEAK_CHECK (rc == GEAK_E_NOT_FOUND);
+    GEAK_CHECK (why && strstr (why, "not a benchmark index"));
     free (why);
     why = NULL;
     geak_taskimport_set_index (imp, NULL);
     char *empty = geak_strdupf ("%s/%s", root, "empty");
-    assert (s_mkdirs (empty) == 0);
+    GEAK_CHECK (s_mkdirs (empty) == 0);
     rc = geak_taskimport_run (imp, empty, out, &why);
-    assert (rc == GEAK_E_NOT_FOUND);
-    assert (why && strstr (why, "no index JSON"));
+    GEAK_CHECK (rc == GEAK_E_NOT_FOUND);
+    GEAK_CHECK (why && strstr (why, "no index JSON"));
     free (why);
     why = NULL;
     s_test_put (bench, "data/TB_v1_copy.json", "[{\"file\": \"keep.py\", \"instruction\": \"x\"}]");
     rc = geak_taskimport_run (imp, bench, out, &why);
-    assert (rc == GEAK_E_NOT_FOUND);
-    assert (why && strstr (why, "several index files"));
+    GEAK_CHECK (rc == GEAK_E_NOT_FOUND);
+    GEAK_CHECK (why && strstr (why, "several index files"));
     free (why);
     geak_taskimport_destroy (&imp);
     geak_taskimport_destroy (&imp);
 
     //  the ROCm layout: pytest perf tests found in the test section
     imp = geak_taskimport_new (GEAK_TASKIMPORT_ROCM);
-    assert (imp);
+    GEAK_CHECK (imp);
     src = geak_strdupf ("@triton.jit\ndef k(x):\n    pass\n%s\nresult_gold = {}\n"
                   "def test_performance(request):\n    PytestBenchmarker(op_callable=lambda: k[1](1))\n", sep);
     char *rocm = geak_strdupf ("%s/%s", root, "rocm");
@@ -1356,26 +1356,26 @@ geak_taskimport_test (bool verbose)
     free (src);
     s_test_put (rocm, "data/ROCm_eval.json", "[{\"file\": \"test_k.py\", \"instruction\": \"Write k.\"}]");
     rc = geak_taskimport_run (imp, rocm, out, NULL);
-    assert (rc == GEAK_OK);
-    assert (geak_taskimport_skipped (imp) == 0);
+    GEAK_CHECK (rc == GEAK_OK);
+    GEAK_CHECK (geak_taskimport_skipped (imp) == 0);
     text = s_test_get (out, "test_k/bench_test.py");
-    assert (strstr (text, "\"layout\": \"pytest\""));
-    assert (strstr (text, "\"perf\": None"));
+    GEAK_CHECK (strstr (text, "\"layout\": \"pytest\""));
+    GEAK_CHECK (strstr (text, "\"perf\": None"));
     free (text);
     text = s_test_get (out, "test_k/spec.py");
-    assert (strstr (text, "\nPERF_CASES = 3\n"));
+    GEAK_CHECK (strstr (text, "\nPERF_CASES = 3\n"));
     free (text);
     json = s_test_get (out, "test_k/task.json");
     task = cJSON_Parse (json);
     free (json);
-    assert (streq (s_str_field (cJSON_GetObjectItem (task, "source"), "format"), GEAK_TASKIMPORT_ROCM));
-    assert (cJSON_GetObjectItem (task, "difficulty")->valuedouble == 3);
-    assert (streq (s_str_field (cJSON_GetObjectItem (task, "entry"), "signature"),
+    GEAK_CHECK (streq (s_str_field (cJSON_GetObjectItem (task, "source"), "format"), GEAK_TASKIMPORT_ROCM));
+    GEAK_CHECK (cJSON_GetObjectItem (task, "difficulty")->valuedouble == 3);
+    GEAK_CHECK (streq (s_str_field (cJSON_GetObjectItem (task, "entry"), "signature"),
                    "@triton.jit\ndef k(x):\n    ...\n"));
     cJSON_Delete (task);
     geak_taskimport_destroy (&imp);
 
-    assert (s_rmtree (root) == 0);
+    GEAK_CHECK (s_rmtree (root) == 0);
     free (rocm);
     free (empty);
     free (bench);

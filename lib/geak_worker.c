@@ -486,16 +486,16 @@ geak_worker_test (bool verbose)
     if (!verbose)
         geak_log_set_level (GEAK_LOG_OFF);
     //  bad arguments
-    assert (geak_worker_new (NULL, "inproc://x", "bad name", "i") == NULL);
-    assert (geak_worker_new (NULL, "inproc://x", "mmi.service", "i") == NULL);
-    assert (geak_worker_new (NULL, "inproc://x", "svc", "bad impl") == NULL);
-    assert (geak_worker_new (NULL, "nonsense", "svc", "i") == NULL);
+    GEAK_CHECK (geak_worker_new (NULL, "inproc://x", "bad name", "i") == NULL);
+    GEAK_CHECK (geak_worker_new (NULL, "inproc://x", "mmi.service", "i") == NULL);
+    GEAK_CHECK (geak_worker_new (NULL, "inproc://x", "svc", "bad impl") == NULL);
+    GEAK_CHECK (geak_worker_new (NULL, "nonsense", "svc", "i") == NULL);
 
     void *ctx = zmq_ctx_new ();
     geak_broker_t *broker = geak_broker_new (ctx);
     geak_broker_set_heartbeat (broker, 50, 3);
-    assert (geak_broker_bind (broker, "inproc://geak-worker-test") == GEAK_OK);
-    assert (geak_broker_start (broker) == GEAK_OK);
+    GEAK_CHECK (geak_broker_bind (broker, "inproc://geak-worker-test") == GEAK_OK);
+    GEAK_CHECK (geak_broker_start (broker) == GEAK_OK);
 
     //  two worker threads in one process, one context; one is slow (busy
     //  for 4 x the broker's liveness window) and must survive
@@ -509,13 +509,13 @@ geak_worker_test (bool verbose)
     void *client = zmq_socket (ctx, ZMQ_DEALER);
     int zero = 0;
     zmq_setsockopt (client, ZMQ_LINGER, &zero, sizeof zero);
-    assert (zmq_connect (client, "inproc://geak-worker-test") == 0);
+    GEAK_CHECK (zmq_connect (client, "inproc://geak-worker-test") == 0);
     geak_broker_stats_t stats;
     int64_t until = geak_clock_mono_ms () + 5000;
     do {
         geak_broker_stats (broker, &stats);
     } while (stats.workers < 2 && geak_clock_mono_ms () < until);
-    assert (stats.workers == 2);
+    GEAK_CHECK (stats.workers == 2);
 
     int finals = 0, partials = 0;
     const int total = 20;
@@ -524,7 +524,7 @@ geak_worker_test (bool verbose)
         snprintf (rid, sizeof rid, "w-%d", i);
         snprintf (body, sizeof body, "msg-%d", i);
         geak_msg_t *msg = geak_mdp_encode_client_request ("echo", rid, 0, body, strlen (body));
-        assert (geak_msg_send (&msg, client, 0) == GEAK_OK);
+        GEAK_CHECK (geak_msg_send (&msg, client, 0) == GEAK_OK);
     }
     zmq_pollitem_t item = { client, 0, ZMQ_POLLIN, 0 };
     until = geak_clock_mono_ms () + 20000;
@@ -532,33 +532,33 @@ geak_worker_test (bool verbose)
         if (zmq_poll (&item, 1, 100) <= 0)
             continue;
         geak_msg_t *msg = geak_msg_recv (client);
-        assert (msg);
+        GEAK_CHECK (msg);
         geak_mdp_view_t view;
-        assert (geak_mdp_decode_broker_to_client (msg, &view) == GEAK_OK);
+        GEAK_CHECK (geak_mdp_decode_broker_to_client (msg, &view) == GEAK_OK);
         if (view.command == GEAK_MDPC_PARTIAL)
             partials++;
         else {
-            assert (view.command == GEAK_MDPC_FINAL);
-            assert (view.body.size > 4 && view.body.data [view.body.size - 1] == '!');
+            GEAK_CHECK (view.command == GEAK_MDPC_FINAL);
+            GEAK_CHECK (view.body.size > 4 && view.body.data [view.body.size - 1] == '!');
             finals++;
         }
         geak_msg_destroy (&msg);
     }
-    assert (finals == total);
-    assert (fast.served > 0 && slow.served > 0);
-    assert (partials == slow.served);
+    GEAK_CHECK (finals == total);
+    GEAK_CHECK (fast.served > 0 && slow.served > 0);
+    GEAK_CHECK (partials == slow.served);
     geak_broker_stats (broker, &stats);
     if (verbose)
         printf ("fast=%d slow=%d requeued=%llu expired=%llu\n", fast.served, slow.served,
                 (unsigned long long) stats.requeued, (unsigned long long) stats.workers_expired);
-    assert (stats.workers_expired == 0 && stats.requeued == 0);
+    GEAK_CHECK (stats.workers_expired == 0 && stats.requeued == 0);
 
     //  stop both workers
     for (int i = 0; i < 2; i++) {
         char rid [32];
         snprintf (rid, sizeof rid, "quit-%d", i);
         geak_msg_t *msg = geak_mdp_encode_client_request ("echo", rid, 0, "quit", 4);
-        assert (geak_msg_send (&msg, client, 0) == GEAK_OK);
+        GEAK_CHECK (geak_msg_send (&msg, client, 0) == GEAK_OK);
     }
     pthread_join (t1, NULL);
     pthread_join (t2, NULL);
@@ -568,23 +568,23 @@ geak_worker_test (bool verbose)
     //  a worker outlives its broker: it notices the silence and reconnects
     //  to a new broker on the same endpoint
     geak_worker_t *worker = geak_worker_new (ctx, "inproc://geak-worker-test2", "svc", NULL);
-    assert (worker);
+    GEAK_CHECK (worker);
     geak_worker_set_heartbeat (worker, 30, 3);
     geak_worker_set_reconnect (worker, 30);
     broker = geak_broker_new (ctx);
     geak_broker_set_heartbeat (broker, 30, 3);
-    assert (geak_broker_bind (broker, "inproc://geak-worker-test2") == GEAK_OK);
-    assert (geak_broker_start (broker) == GEAK_OK);
+    GEAK_CHECK (geak_broker_bind (broker, "inproc://geak-worker-test2") == GEAK_OK);
+    GEAK_CHECK (geak_broker_start (broker) == GEAK_OK);
     until = geak_clock_mono_ms () + 5000;
     do {
         geak_broker_stats (broker, &stats);
     } while (stats.workers < 1 && geak_clock_mono_ms () < until);
-    assert (stats.workers == 1);
+    GEAK_CHECK (stats.workers == 1);
     //  the broker's heartbeats tell the worker it is registered
     until = geak_clock_mono_ms () + 5000;
     while (!geak_worker_registered (worker) && geak_clock_mono_ms () < until)
         geak_worker_recv (worker, &(geak_request_t *) { NULL }, 10);
-    assert (geak_worker_registered (worker) && !geak_worker_curve (worker));
+    GEAK_CHECK (geak_worker_registered (worker) && !geak_worker_curve (worker));
     uint64_t connects = geak_worker_connects (worker);
     geak_broker_destroy (&broker);
     broker = geak_broker_new (ctx);
@@ -593,14 +593,14 @@ geak_worker_test (bool verbose)
     while (geak_broker_bind (broker, "inproc://geak-worker-test2") != GEAK_OK
            && geak_clock_mono_ms () < until)
         ;   //  the old inproc name is released asynchronously
-    assert (geak_broker_start (broker) == GEAK_OK);
+    GEAK_CHECK (geak_broker_start (broker) == GEAK_OK);
     do {
         geak_broker_stats (broker, &stats);
     } while (stats.workers < 1 && geak_clock_mono_ms () < until);
-    assert (stats.workers == 1);
-    assert (geak_worker_connects (worker) > connects);
+    GEAK_CHECK (stats.workers == 1);
+    GEAK_CHECK (geak_worker_connects (worker) > connects);
     geak_request_t *req = NULL;
-    assert (geak_worker_recv (worker, &req, 0) == GEAK_E_TIMEOUT);
+    GEAK_CHECK (geak_worker_recv (worker, &req, 0) == GEAK_E_TIMEOUT);
     geak_worker_destroy (&worker);
     geak_worker_destroy (&worker);
     geak_broker_destroy (&broker);

@@ -433,22 +433,22 @@ eval_result_selftest (bool verbose)
         "\"stdev_ms\":0.1,\"p10_ms\":1,\"p90_ms\":2},\"candidate\":null,\"speedup\":1.25,"
         "\"timed\":false,\"device\":{\"vendor\":\"cpu\",\"runtime\":\"interpreter\"},"
         "\"extra\":\"ignored\"}", &why);
-    assert (r && !why);
-    assert (r->call_ok && r->exec_ok && r->error_class == GEAK__ERROR_CLASS__PASS);
-    assert (r->n_verdicts == 1 && strcmp (r->verdicts [0]->label, "fp32 64") == 0);
-    assert (r->reference && r->reference->n == 3 && r->candidate == NULL);
-    assert (r->speedup == 1.25 && !r->timed);
+    GEAK_CHECK (r && !why);
+    GEAK_CHECK (r->call_ok && r->exec_ok && r->error_class == GEAK__ERROR_CLASS__PASS);
+    GEAK_CHECK (r->n_verdicts == 1 && strcmp (r->verdicts [0]->label, "fp32 64") == 0);
+    GEAK_CHECK (r->reference && r->reference->n == 3 && r->candidate == NULL);
+    GEAK_CHECK (r->speedup == 1.25 && !r->timed);
     geak_gpu_info_t cpu;
     geak_gpu_cpu_info (&cpu);
     snprintf (cpu.runtime, sizeof cpu.runtime, "%s", "");
     eval_result_set_device (r, &cpu, NULL);
-    assert (strcmp (r->device->vendor, "cpu") == 0);
-    assert (strcmp (r->device->runtime, "interpreter") == 0);     //  filled from the harness
-    assert (r->device->interpreted);
+    GEAK_CHECK (strcmp (r->device->vendor, "cpu") == 0);
+    GEAK_CHECK (strcmp (r->device->runtime, "interpreter") == 0);     //  filled from the harness
+    GEAK_CHECK (r->device->interpreted);
     uint8_t buf [4096];
-    assert (geak__eval_result__get_packed_size (r) < sizeof buf);
+    GEAK_CHECK (geak__eval_result__get_packed_size (r) < sizeof buf);
     eval_result_destroy (&r);
-    assert (r == NULL);
+    GEAK_CHECK (r == NULL);
 
     static const char *const bad [] = {
         "[]",
@@ -470,7 +470,7 @@ eval_result_selftest (bool verbose)
         r = s_parse (bad [i], &why);
         if (verbose)
             printf ("  bad %zu: %s\n", i, why ? why : "(accepted!)");
-        assert (r == NULL && why);
+        GEAK_CHECK (r == NULL && why);
         free (why);
     }
     //  selfcheck answers
@@ -479,18 +479,18 @@ eval_result_selftest (bool verbose)
                                "\"exec_ok\":false,\"results\":[{}],\"extra\":1}");
     r = eval_result_from_selfcheck_json (json, &why);
     cJSON_Delete (json);
-    assert (r && !why);
-    assert (strcmp (r->task_status, "broken") == 0);
-    assert (strcmp (r->task_status_reason, "mismatch: fp32 8") == 0);
-    assert (strcmp (r->error_message, "mismatch: fp32 8") == 0);
-    assert (r->error_class == GEAK__ERROR_CLASS__MISMATCH && r->call_ok && !r->exec_ok);
+    GEAK_CHECK (r && !why);
+    GEAK_CHECK (strcmp (r->task_status, "broken") == 0);
+    GEAK_CHECK (strcmp (r->task_status_reason, "mismatch: fp32 8") == 0);
+    GEAK_CHECK (strcmp (r->error_message, "mismatch: fp32 8") == 0);
+    GEAK_CHECK (r->error_class == GEAK__ERROR_CLASS__MISMATCH && r->call_ok && !r->exec_ok);
     eval_result_destroy (&r);
     json = cJSON_Parse ("{\"status\":\"ok\",\"reason\":\"\",\"error_class\":\"pass\","
                         "\"call_ok\":true,\"exec_ok\":true}");
     r = eval_result_from_selfcheck_json (json, &why);
     cJSON_Delete (json);
-    assert (r && !why && r->error_class == GEAK__ERROR_CLASS__PASS);
-    assert (strcmp (r->task_status, "ok") == 0 && *r->task_status_reason == 0);
+    GEAK_CHECK (r && !why && r->error_class == GEAK__ERROR_CLASS__PASS);
+    GEAK_CHECK (strcmp (r->task_status, "ok") == 0 && *r->task_status_reason == 0);
     eval_result_destroy (&r);
     static const char *const bad_selfcheck [] = {
         "[]",
@@ -510,18 +510,18 @@ eval_result_selftest (bool verbose)
     };
     for (size_t i = 0; i < sizeof bad_selfcheck / sizeof bad_selfcheck [0]; i++) {
         json = cJSON_Parse (bad_selfcheck [i]);
-        assert (json);
+        GEAK_CHECK (json);
         r = eval_result_from_selfcheck_json (json, &why);
         cJSON_Delete (json);
         if (verbose)
             printf ("  bad selfcheck %zu: %s\n", i, why ? why : "(accepted!)");
-        assert (r == NULL && why);
+        GEAK_CHECK (r == NULL && why);
         free (why);
     }
 
     r = eval_result_new (GEAK__ERROR_CLASS__TIMEOUT, "killed");
     eval_result_set_device (r, &cpu, NULL);
-    assert (strcmp (r->error_message, "killed") == 0);
+    GEAK_CHECK (strcmp (r->error_message, "killed") == 0);
     eval_result_destroy (&r);
     eval_result_destroy (&r);
     return 0;

@@ -815,7 +815,8 @@ main (int argc, char *argv [])
         bool verbose = argc > 2 && strcmp (argv [2], "-v") == 0;
         geak_log_init ("evaluator");
         int failed = 0;
-        failed += eval_result_selftest (verbose) != 0;
+        geak_selftest_failures = 0;
+        failed += eval_result_selftest (verbose) + geak_selftest_failures != 0;
         printf ("evaluator selftest: %s\n%d passed, %d failed\n", failed ? "FAILED" : "ok",
                 1 - failed, failed);
         return failed ? 1 : 0;

@@ -239,7 +239,9 @@ main (int argc, char *argv [])
             s_impl = argv [i + 1];
     if (argc >= 2 && strcmp (argv [1], "--selftest") == 0) {
         //  the role's own unit checks (tests/run.py runs them; -v prints what was tried)
-        int failed = param_search_selftest (argc > 2 && strcmp (argv [2], "-v") == 0) != 0;
+        geak_selftest_failures = 0;
+        int failed = param_search_selftest (argc > 2 && strcmp (argv [2], "-v") == 0)
+                   + geak_selftest_failures != 0;
         printf ("optimizer selftest (param_search): %s\n%d passed, %d failed\n", failed ? "FAILED" : "ok",
                 1 - failed, failed);
         return failed;

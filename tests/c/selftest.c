@@ -38,7 +38,9 @@ main (int argc, char *argv [])
             if (!wanted)
                 continue;
         }
+        geak_selftest_failures = 0;
         int rc = s_tests [i].fn ? s_tests [i].fn (verbose) : -1;
+        rc += geak_selftest_failures;       //  GEAK_CHECKs that failed (each printed with its line)
         printf ("%-32s %s%s\n", s_tests [i].name, rc == 0 ? "ok" : "FAILED",
                 s_tests [i].fn ? "" : " (not implemented)");
         fflush (stdout);
