@@ -846,9 +846,9 @@ s_try (void *ctx, const char *endpoint, const geak_curve_t *server, const geak_c
     zmq_setsockopt (router, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt (dealer, ZMQ_LINGER, &zero, sizeof zero);
     if (server)
-        assert (geak_curve_apply (server, router) == GEAK_OK);
+        GEAK_CHECK (geak_curve_apply (server, router) == GEAK_OK);
     if (client)
-        assert (geak_curve_apply (client, dealer) == GEAK_OK);
+        GEAK_CHECK (geak_curve_apply (client, dealer) == GEAK_OK);
     int rc = zmq_bind (router, endpoint);
     assert (rc == 0);
     char bound [128];

@@ -932,7 +932,7 @@ s_write_text (const char *path, const char *text)
     FILE *f = fopen (path, "w");
     assert (f);
     assert (fputs (text, f) >= 0);
-    assert (fclose (f) == 0);
+    GEAK_CHECK (fclose (f) == 0);
 }
 
 static cJSON *

@@ -400,7 +400,7 @@ s_touch (const char *path, const char *text, mode_t mode)
     int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     assert (fd >= 0);
     if (text)
-        assert (write (fd, text, strlen (text)) == (ssize_t) strlen (text));
+        GEAK_CHECK (write (fd, text, strlen (text)) == (ssize_t) strlen (text));
     close (fd);
 }
 
