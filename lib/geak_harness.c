@@ -453,6 +453,29 @@ s_start (geak_harness_t *self)
     return rc == GEAK_OK ? s_finish_start (self) : rc;
 }
 
+void
+geak_harness_request_timeout (cJSON *request, int64_t run_ms)
+{
+    assert (request);
+    cJSON_DeleteItemFromObjectCaseSensitive (request, "timeout_s");
+    cJSON_DeleteItemFromObjectCaseSensitive (request, "grace_s");
+    cJSON_AddNumberToObject (request, "timeout_s", (double) run_ms / 1000.0);
+    cJSON_AddNumberToObject (request, "grace_s", GEAK_HARNESS_GRACE_MS / 1000.0);
+}
+
+int64_t
+geak_harness_budget_ms (int64_t run_ms, int runs, int64_t slack_ms)
+{
+    return (int64_t) (runs > 0 ? runs : 1) * (run_ms + GEAK_HARNESS_GRACE_MS) + slack_ms;
+}
+
+int64_t
+geak_harness_run_ms_within (int64_t budget_ms, int runs, int64_t slack_ms)
+{
+    runs = runs > 0 ? runs : 1;
+    return (budget_ms - slack_ms - (int64_t) runs * GEAK_HARNESS_GRACE_MS) / runs;
+}
+
 geak_rc_t
 geak_harness_start (geak_harness_t *self)
 {
@@ -970,6 +993,18 @@ s_await (geak_harness_t *self, uint64_t id, cJSON **reply_p)
 int
 geak_harness_test (bool verbose)
 {
+    //  the protocol's time budget: the requests say what the waits assume
+    GEAK_CHECK (geak_harness_budget_ms (1000, 2, 10000) == 2 * (1000 + GEAK_HARNESS_GRACE_MS) + 10000);
+    GEAK_CHECK (geak_harness_run_ms_within (geak_harness_budget_ms (7000, 2, 10000), 2, 10000) == 7000);
+    GEAK_CHECK (geak_harness_budget_ms (5000, 0, 0) == 5000 + GEAK_HARNESS_GRACE_MS);
+    cJSON *timed = cJSON_CreateObject ();
+    cJSON_AddNumberToObject (timed, "timeout_s", 1);
+    geak_harness_request_timeout (timed, 2500);
+    GEAK_CHECK (cJSON_GetArraySize (timed) == 2);
+    GEAK_CHECK (cJSON_GetObjectItem (timed, "timeout_s")->valuedouble == 2.5);
+    GEAK_CHECK (cJSON_GetObjectItem (timed, "grace_s")->valuedouble == GEAK_HARNESS_GRACE_MS / 1000.0);
+    cJSON_Delete (timed);
+
     char root [] = "/tmp/geak-harness-test-XXXXXX";
     GEAK_CHECK (mkdtemp (root));
     char *pkg = NULL, *path = NULL;

@@ -53,6 +53,20 @@ void geak_harness_destroy (geak_harness_t **self_p);
 //  start), GEAK_E_TIMEOUT (no pong), GEAK_E_PROTOCOL (garbage),
 //  GEAK_E_WORKER_LOST (it exited before answering).
 geak_rc_t geak_harness_ensure (geak_harness_t *self);
+//  The harness protocol's time budget, in one place. Every request carries
+//  "timeout_s" and "grace_s" (geak_harness_request_timeout): the harness
+//  bounds each evaluation at timeout + grace (its backstop) and a self-check
+//  runs two of them; callers wait with the budgets below.
+#define GEAK_HARNESS_GRACE_MS 20000
+//  Put "timeout_s" (run_ms) and "grace_s" (GEAK_HARNESS_GRACE_MS) into a request.
+void geak_harness_request_timeout (cJSON *request, int64_t run_ms);
+//  How long to wait for the answer to a request whose evaluations are each
+//  bounded by run_ms: `runs` of them (1 for an eval, 2 for a self-check),
+//  each with the harness's grace, plus slack_ms (a restart, the transport).
+int64_t geak_harness_budget_ms (int64_t run_ms, int runs, int64_t slack_ms);
+//  The inverse: the longest run_ms whose budget fits in budget_ms (may be <= 0).
+int64_t geak_harness_run_ms_within (int64_t budget_ms, int runs, int64_t slack_ms);
+
 //  Start it (if not running) without waiting: the fork server imports torch
 //  and probes its device while the caller starts others; the next ensure
 //  (or send) waits for its pong. GEAK_OK or GEAK_E_IO.

@@ -34,6 +34,7 @@
 #include "geak_taskstatus.h"
 #include <sys/stat.h>
 #include "geak_client.h"
+#include "geak_harness.h"
 #include "geak_config.h"
 #include "geak_log.h"
 #include "geak_proto.h"
@@ -944,7 +945,7 @@ s_send_check (geak_client_t *client, check_t *check, long timeout_ms)
     options.selfcheck = true;
     //  two runs of the reference, each bounded by the evaluator's timeout
     //  plus the harness's grace, plus a restart
-    int64_t deadline = geak_clock_wall_ms () + 2 * (timeout_ms + 20000) + 60000;
+    int64_t deadline = geak_clock_wall_ms () + geak_harness_budget_ms (timeout_ms, 2, 60000);
     return s_send_request (client, check->task, check->task_path, NULL, &options, deadline,
                            &check->request_id);
 }

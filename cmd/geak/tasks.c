@@ -431,15 +431,15 @@ s_dispatch (server_t *s, tasks_t *tasks, long index, bool gpu, long timeout_s)
     cJSON_AddStringToObject (req, "op", "selfcheck");
     cJSON_AddStringToObject (req, "task_dir", t->dir);
     cJSON_AddStringToObject (req, "mode", gpu ? "full" : "correctness");
-    cJSON_AddNumberToObject (req, "timeout_s", (double) timeout_s);
+    geak_harness_request_timeout (req, (int64_t) timeout_s * 1000);
     geak_rc_t rc = geak_harness_send (s->harness, req, &s->id);
     cJSON_Delete (req);
     if (rc != GEAK_OK)
         return rc;
     s->task = index;
     s->started_ms = geak_clock_mono_ms ();
-    //  two evaluations, each bounded by timeout_s, plus the harness's own grace
-    s->deadline_ms = s->started_ms + (2 * timeout_s + 60) * 1000;
+    //  two evaluations, each bounded by timeout_s plus the harness's own grace
+    s->deadline_ms = s->started_ms + geak_harness_budget_ms ((int64_t) timeout_s * 1000, 2, 20000);
     return rc;
 }
 

@@ -47,7 +47,6 @@
 #define TIMEOUT_MAX_MS (3600u * 1000u)
 #define CODE_FILE "candidate.py"
 #define SELFCHECK_CACHE_MAX 256
-#define HARNESS_GRACE_MS 20000      //  the harness's own backstop past timeout_s (GRACE_S)
 
 //  One cached selfcheck answer: the packed EvalResult, without per-request fields
 typedef struct {
@@ -443,7 +442,7 @@ s_eval_request (evaluator_t *self, const char *task_dir, geak_sandbox_t *sandbox
     cJSON_AddNumberToObject (req, "seed", (double) s_fresh_seed ());
     cJSON_AddStringToObject (req, "mode", correctness ? "correctness" : "full");
     cJSON_AddNumberToObject (req, "perf_reps", perf_reps);
-    cJSON_AddNumberToObject (req, "timeout_s", timeout_ms / 1000.0);
+    geak_harness_request_timeout (req, timeout_ms);
     cJSON_AddBoolToObject (req, "check_determinism", determinism);
     s_add_limits (self, req, timeout_ms);
     return req;
@@ -607,12 +606,12 @@ s_selfcheck_once (evaluator_t *self, geak_harness_t *proc, const char *task_dir,
     cJSON_AddStringToObject (req, "task_dir", task_dir);
     cJSON_AddNumberToObject (req, "seed", (double) s_fresh_seed ());
     cJSON_AddStringToObject (req, "mode", "correctness");
-    cJSON_AddNumberToObject (req, "timeout_s", run_ms / 1000.0);
+    geak_harness_request_timeout (req, run_ms);
     s_add_limits (self, req, run_ms);
     if (self->sandbox_root)
         cJSON_AddStringToObject (req, "sandbox_root", self->sandbox_root);
     //  two evaluations, each bounded by the harness at run_ms + its grace
-    int wait_ms = (int) (2 * ((int64_t) run_ms + HARNESS_GRACE_MS) + 10000);
+    int wait_ms = (int) geak_harness_budget_ms (run_ms, 2, 10000);
     cJSON *reply = NULL;
     geak_rc_t rc = geak_harness_call (proc, req, wait_ms, &reply);
     cJSON_Delete (req);
@@ -734,7 +733,7 @@ s_handle (void *state, geak_service_call_t *call, const Geak__Envelope *request,
         //  timeout + its grace
         int64_t left = request->deadline_ms - geak_clock_wall_ms () - 500;
         if (selfcheck)
-            left = (left - 2 * HARNESS_GRACE_MS - 10000) / 2;
+            left = geak_harness_run_ms_within (left, 2, 10000);
         if (left >= 1000 && left < (int64_t) timeout_ms)
             timeout_ms = (uint32_t) left;
     }

@@ -591,7 +591,7 @@ class Server:
         res["device"] = facts
         interpreted = bool(facts.get("interpreted"))
         timeout_s = float(req.get("timeout_s") or 120)
-        deadline = time.monotonic() + timeout_s + GRACE_S
+        deadline = time.monotonic() + timeout_s + _grace_s(req)
         mode = req.get("mode", "full")
         try:
             task = tasklib.load(req["task_dir"])
@@ -1151,6 +1151,7 @@ class Server:
                 sub = {"task_dir": task.dir, "sandbox_dir": sb, "code_file": "candidate.py", "seed": seed,
                        "mode": req.get("mode", "correctness"), "timeout_s": req.get("timeout_s", 300),
                        "check_determinism": True, "limits": req.get("limits") or {},
+                       "grace_s": _grace_s(req),
                        "drop_uid": req.get("drop_uid"), "perf_reps": req.get("perf_reps", 20)}
                 r, oracle = self.evaluate(sub, None, use_cache=False)
                 outcomes.append((r, oracle))
@@ -1236,6 +1237,13 @@ def _foreign_intrinsic(res, facts, task):
                         % ("AMD" if owner == "amd" else "NVIDIA", word.strip("`,.:()")[:80], vendor or "unknown",
                            res.get("error_class"), _text(res.get("error_message"), 300)))
     return None
+
+
+def _grace_s(req):
+    """The backstop past a request's timeout: the request's grace_s (its caller's budget,
+    geak_harness_budget_ms), GRACE_S when absent."""
+    g = req.get("grace_s")
+    return float(g) if isinstance(g, (int, float)) and not isinstance(g, bool) and 0 <= g <= 3600 else GRACE_S
 
 
 def _wall_check(ref, cand):
