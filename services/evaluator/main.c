@@ -33,7 +33,7 @@
 #include "geak_proto.h"
 #include "geak_sandbox.h"
 #include "geak_service.h"
-#include "eval_result.h"
+#include "geak_evalresult.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -484,14 +484,14 @@ s_run_once (evaluator_t *self, geak_harness_t *proc, const char *task_dir, const
         char message [160];
         snprintf (message, sizeof message, "wall-clock timeout: still running %u ms after the "
                   "%u ms limit; the evaluator killed its process group", grace, timeout_ms);
-        Geak__EvalResult *r = eval_result_new (GEAK__ERROR_CLASS__TIMEOUT, message);
+        Geak__EvalResult *r = geak_evalresult_new (GEAK__ERROR_CLASS__TIMEOUT, message);
         r->call_ok = false;
         return r;
     }
     if (outcome == GEAK_HARNESS_EVAL_BROKEN)
         return NULL;
     char *invalid = NULL;
-    Geak__EvalResult *r = eval_result_from_json (json, &invalid);
+    Geak__EvalResult *r = geak_evalresult_from_json (json, &invalid);
     if (!r) {
         //  a result we cannot trust is the harness's fault, not the candidate's
         geak_warn ("harness_result_invalid", "why=\"%s\"", invalid);
@@ -502,7 +502,7 @@ s_run_once (evaluator_t *self, geak_harness_t *proc, const char *task_dir, const
         cJSON_Delete (json);
         return NULL;
     }
-    eval_result_set_device (r, &self->device,
+    geak_evalresult_set_device (r, &self->device,
                             cJSON_GetObjectItemCaseSensitive (json, "device"));
     cJSON_Delete (json);
     return r;
@@ -637,7 +637,7 @@ s_selfcheck_once (evaluator_t *self, geak_harness_t *proc, const char *task_dir,
     }
     else {
         char *invalid = NULL;
-        r = eval_result_from_selfcheck_json (result, &invalid);
+        r = geak_evalresult_from_selfcheck_json (result, &invalid);
         if (!r) {
             geak_warn ("harness_selfcheck_invalid", "why=\"%s\"", invalid);
             if (asprintf (why, "harness selfcheck answer invalid: %s", invalid) < 0)
@@ -675,9 +675,9 @@ s_selfcheck (evaluator_t *self, geak_harness_t *proc, const char *task_dir, uint
     }
     if (!result) {
         geak_error ("harness_failed", "request_id=%s op=selfcheck why=\"%s\"", request_id, why);
-        result = eval_result_new (GEAK__ERROR_CLASS__HARNESS_ERROR, why);
-        eval_result_set_string (&result->task_status, "unchecked");
-        eval_result_set_string (&result->task_status_reason, why);
+        result = geak_evalresult_new (GEAK__ERROR_CLASS__HARNESS_ERROR, why);
+        geak_evalresult_set_string (&result->task_status, "unchecked");
+        geak_evalresult_set_string (&result->task_status_reason, why);
     }
     else
     if (key)
@@ -751,7 +751,7 @@ s_handle (void *state, geak_service_call_t *call, const Geak__Envelope *request,
         result = s_selfcheck (self, proc, task_dir, timeout_ms, request->request_id);
     else
     if (!code)
-        result = eval_result_new (GEAK__ERROR_CLASS__NO_CODE,
+        result = geak_evalresult_new (GEAK__ERROR_CLASS__NO_CODE,
                                   "the candidate holds no Python code to run");
     else {
         char *why = NULL;
@@ -767,7 +767,7 @@ s_handle (void *state, geak_service_call_t *call, const Geak__Envelope *request,
         if (!result) {
             geak_error ("harness_failed", "request_id=%s why=\"%s\"", request->request_id,
                         why ? why : "");
-            result = eval_result_new (GEAK__ERROR_CLASS__HARNESS_ERROR,
+            result = geak_evalresult_new (GEAK__ERROR_CLASS__HARNESS_ERROR,
                                       why ? why : "the harness failed twice");
         }
         free (why);
@@ -775,7 +775,7 @@ s_handle (void *state, geak_service_call_t *call, const Geak__Envelope *request,
     free (code);
     free (task_dir);
     if (!result->device)
-        eval_result_set_device (result, &self->device, geak_harness_device (proc));
+        geak_evalresult_set_device (result, &self->device, geak_harness_device (proc));
     if (self->interpret || result->device->interpreted) {
         //  interpreted runs say nothing about speed
         result->timed = false;
@@ -787,10 +787,10 @@ s_handle (void *state, geak_service_call_t *call, const Geak__Envelope *request,
         __atomic_add_fetch (&self->harness_failures, 1, __ATOMIC_RELAXED);
     else
         __atomic_store_n (&self->harness_failures, 0, __ATOMIC_RELAXED);
-    eval_result_set_string (&result->attempt_id, attempt_id);
+    geak_evalresult_set_string (&result->attempt_id, attempt_id);
     char worker [192];
     snprintf (worker, sizeof worker, "%s:%d/%d", self->host, (int) getpid (), thread);
-    eval_result_set_string (&result->worker, worker);
+    geak_evalresult_set_string (&result->worker, worker);
     result->eval_ms = (double) (geak_clock_mono_ms () - t0);
     geak_info ("eval_done", "request_id=%s attempt=%s class=%s selfcheck=%d ms=%.0f",
                request->request_id, attempt_id, geak_proto_class_name (result->error_class),
@@ -801,7 +801,7 @@ s_handle (void *state, geak_service_call_t *call, const Geak__Envelope *request,
     env.body_case = GEAK__ENVELOPE__BODY_EVAL_RESULT;
     env.eval_result = result;
     geak_rc_t rc = geak_proto_pack (&env, reply_data, reply_size);
-    eval_result_destroy (&result);
+    geak_evalresult_destroy (&result);
     if (rc != GEAK_OK)
         *error_message = geak_strdup ("cannot pack the EvalResult");
     return rc;
@@ -815,7 +815,7 @@ main (int argc, char *argv [])
         geak_log_init ("evaluator");
         int failed = 0;
         geak_selftest_failures = 0;
-        failed += eval_result_selftest (verbose) + geak_selftest_failures != 0;
+        failed += geak_evalresult_test (verbose) + geak_selftest_failures != 0;
         printf ("evaluator selftest: %s\n%d passed, %d failed\n", failed ? "FAILED" : "ok",
                 1 - failed, failed);
         return failed ? 1 : 0;

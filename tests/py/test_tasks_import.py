@@ -280,7 +280,8 @@ for line in rin:
         runs = [{"error_class": "pass", "timed": True, "speedup": s, "gbps": 100.0, "tflops": 1.0}
                 for s in (0.81, 1.0)]
         out.write(json.dumps({"op": "selfcheck", "id": req["id"], "result": {
-            "status": "ok", "reason": "", "error_class": "pass", "results": runs}}) + "\n")
+            "status": "ok", "reason": "", "error_class": "pass", "call_ok": True, "exec_ok": True,
+            "results": runs}}) + "\n")
     elif req["op"] == "quit":
         break
     out.flush()

@@ -1,5 +1,5 @@
-/*  eval_result.c - build EvalResult messages; strict JSON conversion. */
-#include "eval_result.h"
+/*  geak_evalresult.c - build EvalResult messages; strict conversion of the harness protocol's JSON. */
+#include "geak_evalresult.h"
 #include "geak_taskstatus.h"
 
 #include <math.h>
@@ -8,7 +8,7 @@
 #define MAX_TEXT (1u << 20)         //  trace / message bytes kept
 
 void
-eval_result_set_string (char **field, const char *value)
+geak_evalresult_set_string (char **field, const char *value)
 {
     assert (field);
     //  a field still at the proto default points at protobuf_c_empty_string
@@ -26,19 +26,19 @@ eval_result_set_string (char **field, const char *value)
 }
 
 Geak__EvalResult *
-eval_result_new (Geak__ErrorClass cls, const char *message)
+geak_evalresult_new (Geak__ErrorClass cls, const char *message)
 {
     Geak__EvalResult *self = malloc (sizeof *self);
     assert (self);
     geak__eval_result__init (self);
     self->error_class = cls;
     if (message)
-        eval_result_set_string (&self->error_message, message);
+        geak_evalresult_set_string (&self->error_message, message);
     return self;
 }
 
 void
-eval_result_destroy (Geak__EvalResult **self_p)
+geak_evalresult_destroy (Geak__EvalResult **self_p)
 {
     if (!self_p || !*self_p)
         return;
@@ -94,7 +94,7 @@ s_string (conv_t *conv, const cJSON *obj, const char *name, char **out)
     if (!cJSON_IsString (item) || !item->valuestring)
         s_fail (conv, name, "not a string");
     else
-        eval_result_set_string (out, item->valuestring);
+        geak_evalresult_set_string (out, item->valuestring);
 }
 
 static void
@@ -226,7 +226,7 @@ s_phases (conv_t *conv, const cJSON *json, Geak__EvalResult *self)
         assert (p);
         geak__phase_time__init (p);
         self->phases [self->n_phases++] = p;
-        eval_result_set_string (&p->name, item->string);
+        geak_evalresult_set_string (&p->name, item->string);
         p->ms = item->valuedouble;
     }
 }
@@ -241,7 +241,7 @@ s_convert_begin (const cJSON *json, const char *not_object, char **why)
         *why = geak_strdup (not_object);
         return NULL;
     }
-    return eval_result_new (GEAK__ERROR_CLASS__ERROR_CLASS_UNSPECIFIED, NULL);
+    return geak_evalresult_new (GEAK__ERROR_CLASS__ERROR_CLASS_UNSPECIFIED, NULL);
 }
 
 //  The checks every converted result passes (a pass is an executed,
@@ -255,7 +255,7 @@ s_convert_end (conv_t *conv, Geak__EvalResult *self, char **why)
     if (!conv->why && self->exec_ok && !self->call_ok)
         s_fail (conv, "exec_ok", "true while call_ok is false");
     if (conv->why) {
-        eval_result_destroy (&self);
+        geak_evalresult_destroy (&self);
         *why = conv->why;
         return NULL;
     }
@@ -263,7 +263,7 @@ s_convert_end (conv_t *conv, Geak__EvalResult *self, char **why)
 }
 
 Geak__EvalResult *
-eval_result_from_json (const cJSON *json, char **why)
+geak_evalresult_from_json (const cJSON *json, char **why)
 {
     Geak__EvalResult *self = s_convert_begin (json, "result is not an object", why);
     if (!self)
@@ -334,7 +334,7 @@ eval_result_from_json (const cJSON *json, char **why)
 }
 
 Geak__EvalResult *
-eval_result_from_selfcheck_json (const cJSON *json, char **why)
+geak_evalresult_from_selfcheck_json (const cJSON *json, char **why)
 {
     Geak__EvalResult *self = s_convert_begin (json, "selfcheck result is not an object", why);
     if (!self)
@@ -363,12 +363,12 @@ eval_result_from_selfcheck_json (const cJSON *json, char **why)
                                          : "pass while the status is not ok");
     self = s_convert_end (&conv, self, why);
     if (self)
-        eval_result_set_string (&self->error_message, self->task_status_reason);
+        geak_evalresult_set_string (&self->error_message, self->task_status_reason);
     return self;
 }
 
 void
-eval_result_set_device (Geak__EvalResult *self, const geak_gpu_info_t *info,
+geak_evalresult_set_device (Geak__EvalResult *self, const geak_gpu_info_t *info,
                         const cJSON *harness_device)
 {
     assert (self && info);
@@ -390,7 +390,7 @@ eval_result_set_device (Geak__EvalResult *self, const geak_gpu_info_t *info,
     Geak__DeviceFacts *d = self->device;
     Geak__DeviceFacts *h = from_harness;
 #define PICK_STR(field, ours) \
-    eval_result_set_string (&d->field, *(ours) || !h ? (ours) : h->field)
+    geak_evalresult_set_string (&d->field, *(ours) || !h ? (ours) : h->field)
 #define PICK_NUM(field, ours) d->field = (ours) || !h ? (ours) : h->field
     PICK_STR (vendor, info->vendor);
     PICK_STR (name, info->name);
@@ -416,13 +416,13 @@ s_parse (const char *text, char **why)
 {
     cJSON *json = cJSON_Parse (text);
     assert (json);
-    Geak__EvalResult *r = eval_result_from_json (json, why);
+    Geak__EvalResult *r = geak_evalresult_from_json (json, why);
     cJSON_Delete (json);
     return r;
 }
 
 int
-eval_result_selftest (bool verbose)
+geak_evalresult_test (bool verbose)
 {
     char *why = NULL;
     Geak__EvalResult *r = s_parse (
@@ -441,13 +441,13 @@ eval_result_selftest (bool verbose)
     geak_gpu_info_t cpu;
     geak_gpu_cpu_info (&cpu);
     snprintf (cpu.runtime, sizeof cpu.runtime, "%s", "");
-    eval_result_set_device (r, &cpu, NULL);
+    geak_evalresult_set_device (r, &cpu, NULL);
     GEAK_CHECK (strcmp (r->device->vendor, "cpu") == 0);
     GEAK_CHECK (strcmp (r->device->runtime, "interpreter") == 0);     //  filled from the harness
     GEAK_CHECK (r->device->interpreted);
     uint8_t buf [4096];
     GEAK_CHECK (geak__eval_result__get_packed_size (r) < sizeof buf);
-    eval_result_destroy (&r);
+    geak_evalresult_destroy (&r);
     GEAK_CHECK (r == NULL);
 
     static const char *const bad [] = {
@@ -477,21 +477,21 @@ eval_result_selftest (bool verbose)
     cJSON *json = cJSON_Parse ("{\"status\":\"broken\",\"reason\":\"mismatch: fp32 8\","
                                "\"error_class\":\"mismatch\",\"call_ok\":true,"
                                "\"exec_ok\":false,\"results\":[{}],\"extra\":1}");
-    r = eval_result_from_selfcheck_json (json, &why);
+    r = geak_evalresult_from_selfcheck_json (json, &why);
     cJSON_Delete (json);
     GEAK_CHECK (r && !why);
     GEAK_CHECK (strcmp (r->task_status, "broken") == 0);
     GEAK_CHECK (strcmp (r->task_status_reason, "mismatch: fp32 8") == 0);
     GEAK_CHECK (strcmp (r->error_message, "mismatch: fp32 8") == 0);
     GEAK_CHECK (r->error_class == GEAK__ERROR_CLASS__MISMATCH && r->call_ok && !r->exec_ok);
-    eval_result_destroy (&r);
+    geak_evalresult_destroy (&r);
     json = cJSON_Parse ("{\"status\":\"ok\",\"reason\":\"\",\"error_class\":\"pass\","
                         "\"call_ok\":true,\"exec_ok\":true}");
-    r = eval_result_from_selfcheck_json (json, &why);
+    r = geak_evalresult_from_selfcheck_json (json, &why);
     cJSON_Delete (json);
     GEAK_CHECK (r && !why && r->error_class == GEAK__ERROR_CLASS__PASS);
     GEAK_CHECK (strcmp (r->task_status, "ok") == 0 && *r->task_status_reason == 0);
-    eval_result_destroy (&r);
+    geak_evalresult_destroy (&r);
     static const char *const bad_selfcheck [] = {
         "[]",
         "{\"reason\":\"\",\"error_class\":\"pass\",\"call_ok\":true,\"exec_ok\":true}",
@@ -511,7 +511,7 @@ eval_result_selftest (bool verbose)
     for (size_t i = 0; i < sizeof bad_selfcheck / sizeof bad_selfcheck [0]; i++) {
         json = cJSON_Parse (bad_selfcheck [i]);
         GEAK_CHECK (json);
-        r = eval_result_from_selfcheck_json (json, &why);
+        r = geak_evalresult_from_selfcheck_json (json, &why);
         cJSON_Delete (json);
         if (verbose)
             printf ("  bad selfcheck %zu: %s\n", i, why ? why : "(accepted!)");
@@ -519,10 +519,10 @@ eval_result_selftest (bool verbose)
         free (why);
     }
 
-    r = eval_result_new (GEAK__ERROR_CLASS__TIMEOUT, "killed");
-    eval_result_set_device (r, &cpu, NULL);
+    r = geak_evalresult_new (GEAK__ERROR_CLASS__TIMEOUT, "killed");
+    geak_evalresult_set_device (r, &cpu, NULL);
     GEAK_CHECK (strcmp (r->error_message, "killed") == 0);
-    eval_result_destroy (&r);
-    eval_result_destroy (&r);
+    geak_evalresult_destroy (&r);
+    geak_evalresult_destroy (&r);
     return 0;
 }
