@@ -528,7 +528,7 @@ s_write_json (const char *path, const tasks_t *tasks, const long *order, size_t 
         cJSON_AddStringToObject (o, "path", t->rel);
         cJSON_AddStringToObject (o, "source", t->source);
         cJSON_AddNumberToObject (o, "difficulty", t->difficulty);
-        cJSON_AddStringToObject (o, "status", t->status ? t->status : "error");
+        cJSON_AddStringToObject (o, "status", t->status ? t->status : "pending");
         cJSON_AddStringToObject (o, "reason", t->reason ? t->reason : "");
         cJSON_AddStringToObject (o, "error_class", t->error_class ? t->error_class : "");
         cJSON_AddNumberToObject (o, "seconds", t->seconds);
@@ -551,13 +551,18 @@ s_write_json (const char *path, const tasks_t *tasks, const long *order, size_t 
     cJSON_AddNumberToObject (root, "error", errors);
     char *text = cJSON_Print (root);
     cJSON_Delete (root);
-    FILE *f = fopen (path, "w");
+    //  replaced whole (written again as each task ends: a check cut short keeps its rows)
+    char *tmp = geak_strdupf ("%s.%d.tmp", path, (int) getpid ());
+    FILE *f = fopen (tmp, "w");
     int rc = -1;
     if (f) {
         fputs (text, f);
         fputc ('\n', f);
-        rc = fclose (f) == 0 ? 0 : -1;
+        rc = fclose (f) == 0 && rename (tmp, path) == 0 ? 0 : -1;
     }
+    if (rc != 0)
+        unlink (tmp);
+    free (tmp);
     free (text);
     return rc;
 }
@@ -833,6 +838,9 @@ s_check (int argc, char **argv)
                     errors++;
                 geak_info ("task_selfcheck", "task=%s status=%s seconds=%.1f reason=\"%.300s\"", t->name, t->status,
                            t->seconds, t->reason ? t->reason : "");
+                if (json_path)      //  the rows so far; the final write below reports a failure
+                    s_write_json (json_path, &tasks, order, n, gpu && !untimed, device, ok, broken, flaky,
+                                  unsupported, errors);
             }
         }
     }

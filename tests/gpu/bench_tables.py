@@ -140,7 +140,7 @@ def tables(out):
     for line in times.splitlines():
         if line.startswith("selfcheck"):
             print("  " + line)
-    statuses = ("ok", "broken", "flaky", "unsupported_on_device", "error")
+    statuses = ("ok", "broken", "flaky", "unsupported_on_device", "error", "pending")
     print("  %-20s %5s %s" % ("benchmark", "tasks", "  ".join("%s" % s for s in statuses)))
     for _, label in BENCHES:
         ts = [t for t in tasks if _bench_of(t) == label]

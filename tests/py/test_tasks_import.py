@@ -443,3 +443,31 @@ def test_a_test_section_that_produces_nothing_is_no_pass(imported, tmp_path):
     assert v["error_class"] == "runtime_error" and v["exec_ok"] is False, v
     assert "produced no result" in v["message"] and "stopped at an assert" in v["message"], v
     assert "Torch not compiled with CUDA enabled" in v["message"], v
+
+
+def test_check_json_keeps_finished_rows_when_cut_short(imported, tmp_path):
+    """--json is rewritten as each task ends: a check killed part-way (a device call's limit, a
+    pod evicted) leaves every finished row with its status and reason, the rest `pending`."""
+    import time
+    report = tmp_path / "check.json"
+    p = subprocess.Popen([os.path.join(os.path.abspath(BIN), "geak"), "tasks", "check", "--tasks",
+                          str(imported / "tasks"), "--servers", "1", "--cache-dir", str(tmp_path / "cache"),
+                          "--json", str(report)], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    rows = []
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline and p.poll() is None:
+            if report.exists():
+                rows = json.loads(report.read_text())["tasks"]
+                if any(r["status"] != "pending" for r in rows):
+                    break
+            time.sleep(0.05)        # polling a file for a condition, bounded by the deadline
+        assert p.poll() is None, "the check ended before a partial report could be seen"
+        p.kill()
+    finally:
+        p.wait(30)
+    rows = json.loads(report.read_text())["tasks"]      # what the killed command left
+    done = [r for r in rows if r["status"] != "pending"]
+    assert len(rows) == 5 and done and len(done) < 5, rows
+    assert all(r["status"] == "ok" and r["seconds"] > 0 for r in done), done
