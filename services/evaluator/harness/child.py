@@ -270,6 +270,17 @@ def _serve_timing(ctl, data_w, key, entry, make_inputs, device, timer, sync, fre
     an op that accumulates into or updates its arguments has changed them while it was timed."""
     inputs = {}
     perf_cpu = {}
+
+    def fresh_inputs(j, spec):
+        """Perf case j's inputs on the device: a new copy of the trusted side's CPU inputs, or
+        drawn by make_inputs (the reference child); None when there are none."""
+        if j in perf_cpu:
+            v = _to_device(perf_cpu[j], device)
+            return v if isinstance(v, tuple) else tuple(v)
+        if make_inputs is None:
+            return None
+        return make_inputs(spec["case"], spec["seed"], device)
+
     while True:
         cmd, blob = ctl.recv()
         c = cmd.get("cmd")
@@ -282,27 +293,22 @@ def _serve_timing(ctl, data_w, key, entry, make_inputs, device, timer, sync, fre
             continue
         if c == "time":
             j = cmd["run"]
-            if j not in inputs and j in perf_cpu:
-                inputs.clear()
-                v = _to_device(perf_cpu[j], device)
-                inputs[j] = v if isinstance(v, tuple) else tuple(v)
-            if j not in inputs:
-                if make_inputs is None:
-                    wire.send(data_w, key, {"ev": "error", "phase": "timing", "class": "runtime_error",
-                                            "message": "no inputs for perf run %r" % (j,)})
-                    return
-                inputs.clear()
-                r = cmd["spec"]
-                inputs[j] = make_inputs(r["case"], r["seed"], device)
-            if cmd.get("want_output"):
+            want_output = bool(cmd.get("want_output"))
+            if want_output:
                 inputs.clear()  # the timed state goes first
                 if fresh is not None:
                     fresh()
-                v = _to_device(perf_cpu[j], device) if j in perf_cpu else None
-                args = (v if isinstance(v, tuple) else tuple(v)) if v is not None else None
+            args = inputs.get(j) if not want_output else None
+            if args is None:
+                inputs.clear()
+                args = fresh_inputs(j, cmd["spec"])
                 if args is None:
-                    r = cmd["spec"]
-                    args = make_inputs(r["case"], r["seed"], device)
+                    wire.send(data_w, key, {"ev": "error", "phase": "timing", "class": "runtime_error",
+                                            "message": "no inputs for perf run %r" % (j,)})
+                    return
+                if not want_output:
+                    inputs[j] = args
+            if want_output:
                 if poison is not None:
                     poison["on"] = True
                 try:
@@ -322,7 +328,7 @@ def _serve_timing(ctl, data_w, key, entry, make_inputs, device, timer, sync, fre
                 wire.send(data_w, key, {"ev": "samples", "run": j, "ms": [], "wall_ms": [], "suspect": 0,
                                         "value": desc}, blob)
                 continue
-            ms, wall, suspect, out = timer.samples(entry, inputs[j], int(cmd.get("reps", 10)),
+            ms, wall, suspect, out = timer.samples(entry, args, int(cmd.get("reps", 10)),
                                                    int(cmd.get("warmup", 0)), int(cmd.get("calls", 1) or 1))
             sync()
             del out
